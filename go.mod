@@ -1,0 +1,3 @@
+module github.com/tenantui/tenantui
+
+go 1.26.8
