@@ -1,0 +1,94 @@
+package pipeline
+
+import "time"
+
+// TenantState is a snapshot of one tenant's progress, safe to hand to the UI.
+type TenantState struct {
+	Tenant  Tenant
+	Stage   Stage      // last completed stage (StageNone before anything ran)
+	Running Stage      // stage in progress, StageNone when idle
+	Agent   *AgentInfo // the tenant's current ETL agent, nil before creation
+	Rows    int        // rows extracted
+	Metrics *Metrics   // after transform
+	Report  string     // report path after load
+	// ReportJSON is the report's content as written (indented JSON).
+	ReportJSON string
+	Err        string // last error, one line
+}
+
+// ProbeResult is one cross-tenant attempt through both layers.
+type ProbeResult struct {
+	Actor, Target string
+	Op            Op
+	Local         Access // the caller's pre-check on the scope its token claims
+	Store         Access // the store's check on the broker-validated token
+}
+
+// Allowed reports whether the store allowed the access (the layer that counts).
+func (p ProbeResult) Allowed() bool { return p.Store.Allowed }
+
+// IsolationCheck is one expectation of the isolation check.
+type IsolationCheck struct {
+	Name   string // e.g. "hospital agent cannot read bank data"
+	Expect bool   // expected to be allowed?
+	Probe  ProbeResult
+	// Pass is true when both layers decided as expected.
+	Pass bool
+}
+
+// IsolationResult is the outcome of the seed's isolation check plus the
+// diagram's "bank agent cannot write hospital reports".
+type IsolationResult struct {
+	Checks []IsolationCheck
+	Passed bool
+}
+
+// MatrixResult is every actor × target × operation through both layers.
+type MatrixResult struct {
+	Tenants []string
+	Probes  []ProbeResult // actor-major, then target, then read before write
+	// Failures are probes whose store decision differs from "allowed exactly
+	// when actor == target".
+	Failures int
+}
+
+// DelegationResult is one delegation attempt between two tenants' agents.
+type DelegationResult struct {
+	From, To string
+	Scope    []string
+	Allowed  bool
+	Code     string // broker error_code when refused
+	Reason   string
+	Chain    []ChainLink // the delegated token's chain when allowed
+	Token    string      // short form of the delegated token
+	Expires  time.Time
+}
+
+// ChainLink is one record of a delegation chain.
+type ChainLink struct {
+	Agent       string
+	Scope       []string
+	DelegatedAt string
+}
+
+// AuditEntry is one broker audit event as the console shows it.
+type AuditEntry struct {
+	ID, Timestamp, Type, AgentID, TaskID, Detail, Outcome string
+	Tenant                                                string // tenant inferred from task/agent id, "" when none
+	Hash, PrevHash                                        string
+}
+
+// AuditFilter narrows an audit listing (all fields optional).
+type AuditFilter struct {
+	Tenant, AgentID, EventType string
+}
+
+// AuditResult is an audit listing and the client-side chain verification.
+type AuditResult struct {
+	Entries []AuditEntry // filtered, oldest first
+	Total   int          // events in the unfiltered trail
+	// ChainOK is true when the whole unfiltered trail verified.
+	ChainOK bool
+	// ChainMsg is "chain verified, N events" or the first broken link.
+	ChainMsg string
+}
