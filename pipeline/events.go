@@ -191,7 +191,7 @@ type Event struct {
 	Access  *Access
 	Metrics *Metrics
 	Rows    int    // rows extracted
-	Report  string // report path
+	Report  string // report path (for an extract: the database read)
 	Err     string // error text, one line
 	Message string // human summary, one line
 }

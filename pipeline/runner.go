@@ -1,0 +1,529 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tenantui/tenantui/agentwrit"
+	"github.com/tenantui/tenantui/scope"
+)
+
+// DefaultOrchID is the orchestrator id of the sample's agents.
+const DefaultOrchID = "nightly-pipeline"
+
+// Config configures a Runner.
+type Config struct {
+	App        *agentwrit.App // creates agents and validates tokens
+	Admin      *agentwrit.Admin
+	NoAdminWhy string // why Admin is nil, shown to the operator
+	Tenants    []Tenant
+	DataDir    string
+	ReportsDir string
+	TTL        int     // agents' max TTL in seconds (default 300)
+	Seed       int64   // data generator seed
+	Scale      float64 // bank/retail size as a fraction of the seed's (default 0.01)
+	// Concurrency bounds RunAll and Matrix (default 4).
+	Concurrency int
+	OrchID      string
+	// Emit receives every event, in order, from whichever goroutine produced
+	// it. It must not block for long.
+	Emit func(Event)
+	Now  func() time.Time
+}
+
+// Runner drives the pipeline. Its methods are safe for concurrent use; each
+// tenant's stages run one at a time.
+type Runner struct {
+	cfg     Config
+	index   map[string]int
+	tenants []*tenantRun
+	seq     atomic.Int64
+	emitMu  sync.Mutex
+
+	taskMu     sync.Mutex
+	taskTenant map[string]string // task id → tenant id, for the audit screen
+}
+
+type tenantRun struct {
+	t      Tenant
+	step   sync.Mutex // held while a stage runs
+	openMu sync.Mutex // held while the store is opened
+
+	mu         sync.Mutex // guards the fields below
+	store      *Store
+	stage      Stage
+	running    Stage
+	agent      *agentwrit.Agent
+	released   bool
+	revoked    bool
+	renewals   int
+	rows       []Row
+	nrows      int
+	metrics    *Metrics
+	report     string
+	reportJSON string
+	err        string
+}
+
+// New returns a runner for cfg. It does not contact the broker.
+func New(cfg Config) (*Runner, error) {
+	if cfg.App == nil {
+		return nil, errors.New("pipeline: no AgentWrit app")
+	}
+	if len(cfg.Tenants) == 0 {
+		cfg.Tenants = DefaultTenants()
+	}
+	if err := NormalizeTenants(cfg.Tenants); err != nil {
+		return nil, err
+	}
+	if cfg.TTL <= 0 {
+		cfg.TTL = 300
+	}
+	if cfg.Scale <= 0 {
+		cfg.Scale = DefaultScale
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 4
+	}
+	if cfg.OrchID == "" {
+		cfg.OrchID = DefaultOrchID
+	}
+	if cfg.Emit == nil {
+		cfg.Emit = func(Event) {}
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.DataDir == "" || cfg.ReportsDir == "" {
+		return nil, errors.New("pipeline: data and reports directories are required")
+	}
+	r := &Runner{cfg: cfg, index: make(map[string]int, len(cfg.Tenants)), taskTenant: map[string]string{}}
+	for i, t := range cfg.Tenants {
+		r.index[t.ID] = i
+		r.tenants = append(r.tenants, &tenantRun{t: t})
+	}
+	return r, nil
+}
+
+// Tenants returns the catalog.
+func (r *Runner) Tenants() []Tenant { return append([]Tenant(nil), r.cfg.Tenants...) }
+
+// TTL is the agents' max TTL.
+func (r *Runner) TTL() time.Duration { return time.Duration(r.cfg.TTL) * time.Second }
+
+func (r *Runner) emit(ev Event) {
+	// One lock so that sequence numbers and delivery order agree.
+	r.emitMu.Lock()
+	defer r.emitMu.Unlock()
+	ev.Seq = r.seq.Add(1)
+	if ev.Time.IsZero() {
+		ev.Time = r.cfg.Now()
+	}
+	r.cfg.Emit(ev)
+}
+
+func (r *Runner) tenant(id string) (*tenantRun, error) {
+	i, ok := r.index[id]
+	if !ok {
+		return nil, fmt.Errorf("unknown tenant %q", id)
+	}
+	return r.tenants[i], nil
+}
+
+// storeFor opens the tenant's store on first use.
+func (r *Runner) storeFor(ctx context.Context, tr *tenantRun) (*Store, error) {
+	tr.openMu.Lock()
+	defer tr.openMu.Unlock()
+	tr.mu.Lock()
+	s := tr.store
+	tr.mu.Unlock()
+	if s != nil {
+		return s, nil
+	}
+	rows := tr.t.Rows
+	if rows == 0 {
+		rows = DefaultRows(tr.t.Kind, r.cfg.Scale)
+	}
+	s, err := OpenStore(ctx, tr.t, StoreConfig{
+		DataDir: r.cfg.DataDir, ReportsDir: r.cfg.ReportsDir, Seed: r.cfg.Seed, Rows: rows,
+		Validator: r.cfg.App, Now: r.cfg.Now,
+		Emit: func(a Access) {
+			r.emit(Event{Kind: EventDecision, Tenant: a.Actor, Access: &a, Message: accessMessage(a)})
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	tr.mu.Lock()
+	tr.store = s
+	tr.mu.Unlock()
+	return s, nil
+}
+
+// Prepare opens every tenant's store, generating missing data, with bounded
+// concurrency. It is optional: stores open on first use.
+func (r *Runner) Prepare(ctx context.Context) error {
+	return r.forEach(ctx, r.tenants, func(ctx context.Context, tr *tenantRun) error {
+		_, err := r.storeFor(ctx, tr)
+		return err
+	})
+}
+
+// Close closes every store. It does not release agents (see ReleaseAll).
+func (r *Runner) Close() error {
+	var errs []error
+	for _, tr := range r.tenants {
+		tr.mu.Lock()
+		if tr.store != nil {
+			errs = append(errs, tr.store.Close())
+			tr.store = nil
+		}
+		tr.mu.Unlock()
+	}
+	return errors.Join(errs...)
+}
+
+func (r *Runner) closeStore(tr *tenantRun) {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	if tr.store != nil {
+		tr.store.Close()
+		tr.store = nil
+	}
+}
+
+// agentInfo snapshots an agent for display. Call with tr.mu held.
+func (r *Runner) agentInfoLocked(tr *tenantRun) *AgentInfo {
+	if tr.agent == nil {
+		return nil
+	}
+	return r.infoOf(tr.agent, tr.released, tr.revoked, tr.renewals)
+}
+
+func (r *Runner) infoOf(g *agentwrit.Agent, released, revoked bool, renewals int) *AgentInfo {
+	info := &AgentInfo{
+		SPIFFEID: g.ID(), TaskID: g.TaskID(), OrchID: g.OrchID(), JTI: g.JTI(), Token: g.ShortToken(),
+		Scope: g.Scope(), IssuedAt: g.IssuedAt(), ExpiresAt: g.ExpiresAt(), Renewals: renewals,
+	}
+	switch {
+	case released:
+		info.State = AgentReleased
+	case revoked:
+		info.State = AgentRevoked
+	case !r.cfg.Now().Before(info.ExpiresAt):
+		info.State = AgentExpired
+	default:
+		info.State = AgentActive
+	}
+	return info
+}
+
+// Snapshot returns every tenant's state. It does no I/O.
+func (r *Runner) Snapshot() []TenantState {
+	out := make([]TenantState, len(r.tenants))
+	for i, tr := range r.tenants {
+		tr.mu.Lock()
+		out[i] = TenantState{Tenant: tr.t, Stage: tr.stage, Running: tr.running, Agent: r.agentInfoLocked(tr),
+			Rows: tr.nrows, Metrics: tr.metrics, Report: tr.report, ReportJSON: tr.reportJSON, Err: tr.err}
+		tr.mu.Unlock()
+	}
+	return out
+}
+
+// LiveAgents counts agents that are neither released nor revoked nor expired.
+func (r *Runner) LiveAgents() int {
+	n := 0
+	for _, tr := range r.tenants {
+		tr.mu.Lock()
+		if info := r.agentInfoLocked(tr); info != nil && info.State == AgentActive {
+			n++
+		}
+		tr.mu.Unlock()
+	}
+	return n
+}
+
+func (r *Runner) taskID(prefix, tenant string) string {
+	id := prefix + "-" + tenant + "-" + strconv.FormatInt(r.cfg.Now().Unix(), 10)
+	r.taskMu.Lock()
+	r.taskTenant[id] = tenant
+	r.taskMu.Unlock()
+	return id
+}
+
+func (r *Runner) createAgent(ctx context.Context, t Tenant, taskPrefix string) (*agentwrit.Agent, error) {
+	g, err := r.cfg.App.CreateAgent(ctx, r.cfg.OrchID, r.taskID(taskPrefix, t.ID), t.Scopes(),
+		&agentwrit.AgentOptions{MaxTTL: r.cfg.TTL})
+	if err != nil {
+		return nil, fmt.Errorf("create agent for %s: %w", t.ID, err)
+	}
+	return g, nil
+}
+
+// Step advances a tenant by one stage. After the release stage, the next
+// step starts the tenant over with a new agent.
+func (r *Runner) Step(ctx context.Context, tenantID string) error {
+	tr, err := r.tenant(tenantID)
+	if err != nil {
+		return err
+	}
+	tr.step.Lock()
+	defer tr.step.Unlock()
+	return r.stepLocked(ctx, tr)
+}
+
+func (r *Runner) stepLocked(ctx context.Context, tr *tenantRun) error {
+	tr.mu.Lock()
+	next := tr.stage + 1
+	if tr.stage == StageRelease || (next > StageCreate && tr.agent == nil) {
+		next = StageCreate
+	}
+	tr.running = next
+	tr.err = ""
+	tr.mu.Unlock()
+
+	r.emit(Event{Kind: EventStageStarted, Tenant: tr.t.ID, Stage: next, Message: fmt.Sprintf("%s: %s started", tr.t.ID, next)})
+	err := r.runStage(ctx, tr, next)
+	tr.mu.Lock()
+	tr.running = StageNone
+	if err == nil {
+		tr.stage = next
+	} else {
+		tr.err = oneLine(err)
+	}
+	tr.mu.Unlock()
+	if err != nil {
+		r.emit(Event{Kind: EventError, Tenant: tr.t.ID, Stage: next, Err: oneLine(err), Message: fmt.Sprintf("%s: %s failed: %s", tr.t.ID, next, oneLine(err))})
+		return err
+	}
+	ev := Event{Kind: EventStageFinished, Tenant: tr.t.ID, Stage: next, Message: fmt.Sprintf("%s: %s done", tr.t.ID, next)}
+	tr.mu.Lock()
+	switch next {
+	case StageExtract:
+		ev.Rows = tr.nrows
+		if tr.store != nil {
+			ev.Report = tr.store.Path() // where the rows came from
+		}
+	case StageTransform:
+		ev.Rows, ev.Metrics = tr.nrows, tr.metrics
+	case StageLoad:
+		ev.Rows, ev.Metrics, ev.Report = tr.nrows, tr.metrics, tr.report
+	case StageCreate, StageRelease:
+		ev.Agent = r.agentInfoLocked(tr)
+	}
+	tr.mu.Unlock()
+	r.emit(ev)
+	return nil
+}
+
+func (r *Runner) runStage(ctx context.Context, tr *tenantRun, st Stage) error {
+	t := tr.t
+	tr.mu.Lock()
+	g := tr.agent
+	tr.mu.Unlock()
+	switch st {
+	case StageCreate:
+		g, err := r.createAgent(ctx, t, "etl")
+		if err != nil {
+			return err
+		}
+		tr.mu.Lock()
+		tr.agent, tr.released, tr.revoked, tr.renewals = g, false, false, 0
+		tr.rows, tr.nrows, tr.metrics, tr.report, tr.reportJSON = nil, 0, nil, "", ""
+		info := r.agentInfoLocked(tr)
+		tr.mu.Unlock()
+		r.emit(Event{Kind: EventAgentCreated, Tenant: t.ID, Stage: st, Agent: info,
+			Message: fmt.Sprintf("%s: agent %s created, scope %v, expires in %ds", t.ID, g.ID(), g.Scope(), r.cfg.TTL)})
+		return nil
+
+	case StageExtract:
+		if !r.localCheck(g, t.ID, t, OpRead).Allowed {
+			return fmt.Errorf("local check denied reading %s data", t.ID)
+		}
+		s, err := r.storeFor(ctx, tr)
+		if err != nil {
+			return err
+		}
+		rows, _, err := s.Read(ctx, g.Token(), t.ID)
+		if err != nil {
+			return err
+		}
+		tr.mu.Lock()
+		tr.rows, tr.nrows = rows, len(rows)
+		tr.mu.Unlock()
+		return nil
+
+	case StageTransform:
+		// The sample re-checks the read scope before transforming.
+		if !r.localCheck(g, t.ID, t, OpRead).Allowed {
+			return fmt.Errorf("local check denied transforming %s data", t.ID)
+		}
+		tr.mu.Lock()
+		m := Transform(t.Kind, tr.rows)
+		tr.metrics = m
+		tr.mu.Unlock()
+		return nil
+
+	case StageLoad:
+		if !r.localCheck(g, t.ID, t, OpWrite).Allowed {
+			return fmt.Errorf("local check denied writing %s reports", t.ID)
+		}
+		tr.mu.Lock()
+		m, n := tr.metrics, tr.nrows
+		tr.mu.Unlock()
+		if m == nil {
+			return errors.New("nothing to load: transform has not run")
+		}
+		s, err := r.storeFor(ctx, tr)
+		if err != nil {
+			return err
+		}
+		rep := newReport(t, n, m, g.ID(), g.TaskID(), r.cfg.Now())
+		path, data, _, err := s.WriteReport(ctx, g.Token(), t.ID, "latest.json", rep)
+		if err != nil {
+			return err
+		}
+		tr.mu.Lock()
+		tr.report, tr.reportJSON, tr.rows = path, string(data), nil
+		tr.mu.Unlock()
+		r.emit(Event{Kind: EventReportWritten, Tenant: t.ID, Stage: st, Report: path, Metrics: m,
+			Message: fmt.Sprintf("%s: report written to %s", t.ID, path)})
+		return nil
+
+	case StageRelease:
+		return r.releaseAgent(ctx, tr)
+	}
+	return fmt.Errorf("unknown stage %v", st)
+}
+
+// localCheck is the caller-side pre-check the sample does with
+// scope_is_subset: the scope the agent's token claims against the scope the
+// operation needs. It emits and returns the decision.
+func (r *Runner) localCheck(g *agentwrit.Agent, actor string, target Tenant, op Op) Access {
+	required := []string{target.ScopeFor(op)}
+	held := g.Scope()
+	d := scope.Check(required, held)
+	a := Access{Time: r.cfg.Now(), AgentID: g.ID(), JTI: g.JTI(), Actor: actor, Target: target.ID, Op: op,
+		Layer: LayerLocal, Allowed: d.Allowed, Required: required, Held: held, Reason: d.Reason(), Decision: d}
+	if !d.Allowed {
+		a.Code = "scope"
+	}
+	r.emit(Event{Kind: EventDecision, Tenant: actor, Access: &a, Message: accessMessage(a)})
+	return a
+}
+
+func accessMessage(a Access) string {
+	return fmt.Sprintf("%s %s: %s → %s %s: %s", a.Verdict(), a.Layer, a.Actor, a.Target, a.Op.Label(), a.Reason)
+}
+
+func (r *Runner) releaseAgent(ctx context.Context, tr *tenantRun) error {
+	tr.mu.Lock()
+	g, released := tr.agent, tr.released
+	tr.mu.Unlock()
+	if g == nil || released {
+		return nil
+	}
+	if err := g.Release(ctx); err != nil {
+		// A token that is already dead (expired, revoked) cannot be released
+		// and needs no release: the broker answers 401.
+		var ae *agentwrit.AuthenticationError
+		if !errors.As(err, &ae) {
+			return fmt.Errorf("release %s agent: %w", tr.t.ID, err)
+		}
+	}
+	tr.mu.Lock()
+	tr.released = true
+	info := r.agentInfoLocked(tr)
+	tr.mu.Unlock()
+	r.emit(Event{Kind: EventReleased, Tenant: tr.t.ID, Stage: StageRelease, Agent: info,
+		Message: fmt.Sprintf("%s: agent %s released", tr.t.ID, g.ID())})
+	return nil
+}
+
+// RunTenant runs the tenant's remaining stages through release. The agent is
+// released whatever happens, even when ctx is cancelled.
+func (r *Runner) RunTenant(ctx context.Context, tenantID string) error {
+	tr, err := r.tenant(tenantID)
+	if err != nil {
+		return err
+	}
+	return r.runTenant(ctx, tr)
+}
+
+func (r *Runner) runTenant(ctx context.Context, tr *tenantRun) (err error) {
+	tr.step.Lock()
+	defer tr.step.Unlock()
+	tr.mu.Lock()
+	// Start over after a finished run, or when the agent can no longer act
+	// (released after a failure, expired, revoked).
+	if info := r.agentInfoLocked(tr); tr.stage == StageRelease || (info != nil && info.State != AgentActive) {
+		tr.stage = StageNone
+	}
+	tr.mu.Unlock()
+	defer func() {
+		if err != nil {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			r.releaseAgent(rctx, tr)
+		}
+	}()
+	for {
+		tr.mu.Lock()
+		done := tr.stage == StageRelease
+		tr.mu.Unlock()
+		if done {
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := r.stepLocked(ctx, tr); err != nil {
+			return err
+		}
+	}
+}
+
+// RunAll runs every tenant to completion with bounded concurrency and returns
+// the errors joined. Every agent is released.
+func (r *Runner) RunAll(ctx context.Context) error {
+	many := len(r.tenants) > 16
+	return r.forEach(ctx, r.tenants, func(ctx context.Context, tr *tenantRun) error {
+		err := r.runTenant(ctx, tr)
+		if many {
+			r.closeStore(tr) // keep memory flat for large catalogs
+		}
+		return err
+	})
+}
+
+func (r *Runner) forEach(ctx context.Context, trs []*tenantRun, f func(context.Context, *tenantRun) error) error {
+	sem := make(chan struct{}, r.cfg.Concurrency)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var errs []error
+	for _, tr := range trs {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			wg.Wait()
+			return errors.Join(append(errs, ctx.Err())...)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if err := f(ctx, tr); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}

@@ -1,0 +1,106 @@
+package pipeline
+
+import (
+	"context"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tenantui/tenantui/agentwrit"
+	"github.com/tenantui/tenantui/broker"
+)
+
+// clock is a settable clock shared by the broker and the runner, so expiry
+// can be tested without sleeping.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: time.Now().Truncate(time.Second)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// env is an embedded broker, an app and an admin session talking to it over
+// loopback HTTP, and a runner on temporary directories.
+type env struct {
+	srv     *broker.Server
+	http    *httptest.Server
+	app     *agentwrit.App
+	admin   *agentwrit.Admin
+	clock   *clock
+	data    string
+	reports string
+	mu      sync.Mutex
+	events  []Event
+}
+
+const testAdminSecret = "test-admin-secret-0123456789"
+
+func newEnv(t testing.TB) *env {
+	t.Helper()
+	e := &env{clock: newClock(), data: t.TempDir(), reports: t.TempDir()}
+	srv, err := broker.New(broker.Config{AdminSecret: testAdminSecret, DisableRateLimits: true, Now: e.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.srv = srv
+	creds, err := srv.RegisterApp("tenant-console", []string{"read:analytics:*", "write:reports:*"}, 1800)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.http = httptest.NewServer(srv.Handler())
+	t.Cleanup(e.http.Close)
+	if e.app, err = agentwrit.NewApp(e.http.URL, creds.ClientID, creds.ClientSecret); err != nil {
+		t.Fatal(err)
+	}
+	if e.admin, err = agentwrit.NewAdmin(e.http.URL, testAdminSecret); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func (e *env) config(tenants []Tenant) Config {
+	return Config{App: e.app, Admin: e.admin, Tenants: tenants, DataDir: e.data, ReportsDir: e.reports,
+		TTL: 300, Seed: 7, Scale: 0.001, Concurrency: 4, Now: e.clock.Now,
+		Emit: func(ev Event) { e.mu.Lock(); e.events = append(e.events, ev); e.mu.Unlock() }}
+}
+
+func (e *env) runner(t testing.TB, tenants []Tenant) *Runner {
+	t.Helper()
+	r, err := New(e.config(tenants))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+func (e *env) take() []Event {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := e.events
+	e.events = nil
+	return out
+}
+
+// valid asks the broker whether a token is still valid.
+func (e *env) valid(t testing.TB, token string) bool {
+	t.Helper()
+	v, err := e.app.Validate(context.Background(), token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v.Valid
+}
