@@ -134,6 +134,8 @@ func (r *Runner) IsolationCheck(ctx context.Context) (IsolationResult, error) {
 		return IsolationResult{}, err
 	}
 	defer r.releaseTransient(ctx, b.ID, gb)
+	r.emit(Event{Kind: EventAgentCreated, Tenant: b.ID, Agent: r.infoOf(gb, false, false, 0),
+		Message: fmt.Sprintf("isolation check: %s agent %s, scope %v", b.ID, gb.ID(), gb.Scope())})
 
 	specs := []struct {
 		name   string

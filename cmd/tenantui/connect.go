@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/tenantui/tenantui/agentwrit"
+	"github.com/tenantui/tenantui/broker"
+)
+
+// AppCeiling is the scope ceiling of the sample's app.
+var AppCeiling = []string{"read:analytics:*", "write:reports:*"}
+
+// session is a connection to a broker, embedded or external.
+type session struct {
+	App        *agentwrit.App
+	Admin      *agentwrit.Admin
+	NoAdminWhy string
+	Mode       string // "embedded" or "external"
+	URL        string
+	Version    string
+	Healthy    bool
+	ClientID   string
+	close      func()
+}
+
+func (s *session) Close() {
+	if s.close != nil {
+		s.close()
+	}
+}
+
+// shortID shortens an identifier for display: "tc-cad3ae1a6290" → "tc-cad3…".
+func shortID(id string) string {
+	if len(id) > 8 {
+		return id[:7] + "…"
+	}
+	return id
+}
+
+// connect picks the broker: --broker or AGENTWRIT_BROKER_URL with the app
+// credentials from the environment, as the sample does; otherwise an embedded
+// broker on 127.0.0.1 with an app registered in-process. The same client
+// code serves both. notify receives progress messages (rate limiting).
+func connect(ctx context.Context, brokerFlag string, notify func(string)) (*session, error) {
+	url := brokerFlag
+	if url == "" {
+		url = os.Getenv("AGENTWRIT_BROKER_URL")
+	}
+	opts := []agentwrit.Option{agentwrit.WithNotify(notify), agentwrit.WithUserAgent("tenantui")}
+	var s *session
+	if url == "" {
+		var err error
+		if s, err = startEmbedded(ctx, opts); err != nil {
+			return nil, err
+		}
+	} else {
+		id, secret := os.Getenv("AGENTWRIT_CLIENT_ID"), os.Getenv("AGENTWRIT_CLIENT_SECRET")
+		if id == "" || secret == "" {
+			return nil, usageErr("broker %s: set AGENTWRIT_CLIENT_ID and AGENTWRIT_CLIENT_SECRET (register an app with the ceiling read:analytics:*, write:reports:*)", url)
+		}
+		app, err := agentwrit.NewApp(url, id, secret, opts...)
+		if err != nil {
+			return nil, usageErr("%v", err)
+		}
+		s = &session{App: app, Mode: "external", URL: url, ClientID: id}
+		if as := os.Getenv("AGENTWRIT_ADMIN_SECRET"); as != "" {
+			if s.Admin, err = agentwrit.NewAdmin(url, as, opts...); err != nil {
+				return nil, usageErr("%v", err)
+			}
+		} else {
+			s.NoAdminWhy = "AGENTWRIT_ADMIN_SECRET is not set"
+		}
+	}
+	hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	h, err := s.App.Health(hctx)
+	if err != nil {
+		s.Close()
+		return nil, usageErr("%s", describeConnErr(s.URL, err))
+	}
+	s.Version, s.Healthy = h.Version, h.Status == "ok"
+	actx, cancel2 := context.WithTimeout(ctx, 90*time.Second)
+	defer cancel2()
+	if err := s.App.Authenticate(actx); err != nil {
+		s.Close()
+		return nil, usageErr("%s", describeConnErr(s.URL, err))
+	}
+	return s, nil
+}
+
+func describeConnErr(url string, err error) string {
+	var te *agentwrit.TransportError
+	var au *agentwrit.AuthenticationError
+	var rl *agentwrit.RateLimitError
+	switch {
+	case errors.As(err, &au):
+		return fmt.Sprintf("broker %s rejected the app credentials (check AGENTWRIT_CLIENT_ID and AGENTWRIT_CLIENT_SECRET)", url)
+	case errors.As(err, &rl):
+		return fmt.Sprintf("broker %s is rate-limiting app logins; try again in %s", url, rl.RetryAfter)
+	case errors.As(err, &te):
+		return te.Error()
+	}
+	return oneLine(err.Error())
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func startEmbedded(ctx context.Context, opts []agentwrit.Option) (*session, error) {
+	adminSecret := randomHex(24)
+	srv, err := broker.New(broker.Config{AdminSecret: adminSecret})
+	if err != nil {
+		return nil, err
+	}
+	creds, err := srv.RegisterApp("tenantui", AppCeiling, 1800)
+	if err != nil {
+		return nil, err
+	}
+	running, err := broker.Start(ctx, srv, "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("start embedded broker: %w", err)
+	}
+	app, err := agentwrit.NewApp(running.URL, creds.ClientID, creds.ClientSecret, opts...)
+	if err != nil {
+		running.Close()
+		return nil, err
+	}
+	admin, err := agentwrit.NewAdmin(running.URL, adminSecret, opts...)
+	if err != nil {
+		running.Close()
+		return nil, err
+	}
+	return &session{App: app, Admin: admin, Mode: "embedded", URL: running.URL, ClientID: creds.ClientID,
+		close: func() { running.Close() }}, nil
+}

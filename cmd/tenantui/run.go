@@ -1,0 +1,365 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+
+	"github.com/tenantui/tenantui/pipeline"
+)
+
+func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	var c common
+	c.register(fs)
+	jsonOut := fs.Bool("json", false, "print one JSON object per event instead of the transcript")
+	matrix := fs.Bool("matrix", false, "also probe every actor × target × read/write")
+	audit := fs.Bool("audit", false, "print the run's audit trail and verify its hash chain")
+	if err := parse(fs, args, stderr); err != nil {
+		return err
+	}
+	if err := c.validate(); err != nil {
+		return err
+	}
+	tenants, err := c.tenants()
+	if err != nil {
+		return err
+	}
+	notify := func(msg string) { fmt.Fprintln(stderr, "tenantui: "+msg) }
+	sess, err := connect(ctx, c.broker, notify)
+	if err != nil {
+		return err
+	}
+	defer sess.Close()
+
+	var out eventSink
+	if *jsonOut {
+		out = newJSONSink(stdout)
+	} else {
+		out = newTranscript(stdout, tenants)
+	}
+	r, err := pipeline.New(pipeline.Config{
+		App: sess.App, Admin: sess.Admin, NoAdminWhy: sess.NoAdminWhy, Tenants: tenants,
+		DataDir: c.data, ReportsDir: c.reports, TTL: c.ttl, Seed: c.seed, Scale: c.scale,
+		Concurrency: c.concurrency, Emit: out.event,
+	})
+	if err != nil {
+		return usageErr("%v", err)
+	}
+	defer r.Close()
+	// Whatever happens, no agent outlives the run.
+	defer func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), defaultReleaseTimeout)
+		defer cancel()
+		r.ReleaseAll(rctx)
+	}()
+
+	out.header(sess)
+	runErr := r.RunAll(ctx)
+	out.flush()
+	if ctx.Err() != nil {
+		return failErr("interrupted; every agent released")
+	}
+	iso, isoErr := r.IsolationCheck(ctx)
+	if isoErr == nil {
+		out.isolation(iso)
+	}
+	var mx *pipeline.MatrixResult
+	if *matrix && isoErr == nil {
+		m, err := r.Matrix(ctx)
+		if err != nil {
+			isoErr = err
+		} else {
+			mx = &m
+			out.matrix(m)
+		}
+	}
+	chainOK := true
+	if *audit {
+		res, err := r.Audit(ctx, pipeline.AuditFilter{})
+		if err != nil {
+			return failErr("%s", oneLine(err.Error()))
+		}
+		chainOK = res.ChainOK
+		out.audit(res)
+	}
+	switch {
+	case runErr != nil:
+		return failErr("pipeline failed: %s", firstLine(runErr))
+	case isoErr != nil:
+		return failErr("isolation check failed to run: %s", oneLine(isoErr.Error()))
+	case !iso.Passed:
+		return failErr("cross-tenant isolation FAILED")
+	case mx != nil && mx.Failures > 0:
+		return failErr("isolation matrix: %d probes decided wrongly", mx.Failures)
+	case !chainOK:
+		return failErr("audit hash chain is broken")
+	}
+	out.done()
+	return nil
+}
+
+// firstLine reports the first of joined errors and how many more there are.
+func firstLine(err error) string {
+	var multi interface{ Unwrap() []error }
+	if errors.As(err, &multi) {
+		errs := multi.Unwrap()
+		if len(errs) > 1 {
+			return fmt.Sprintf("%s (and %d more)", oneLine(errs[0].Error()), len(errs)-1)
+		}
+	}
+	return oneLine(err.Error())
+}
+
+// eventSink renders a run.
+type eventSink interface {
+	header(*session)
+	event(pipeline.Event)
+	flush()
+	isolation(pipeline.IsolationResult)
+	matrix(pipeline.MatrixResult)
+	audit(pipeline.AuditResult)
+	done()
+}
+
+// transcript prints the sample's transcript with real values. Tenants run
+// concurrently, so each tenant's lines are buffered and printed in catalog
+// order as soon as every earlier tenant is done.
+type transcript struct {
+	w       io.Writer
+	mu      sync.Mutex
+	order   []string
+	names   map[string]pipeline.Tenant
+	buf     map[string]*strings.Builder
+	done_   map[string]bool
+	next    int
+	started bool
+}
+
+func newTranscript(w io.Writer, ts []pipeline.Tenant) *transcript {
+	t := &transcript{w: w, names: map[string]pipeline.Tenant{}, buf: map[string]*strings.Builder{}, done_: map[string]bool{}}
+	for _, x := range ts {
+		t.order = append(t.order, x.ID)
+		t.names[x.ID] = x
+	}
+	return t
+}
+
+func (t *transcript) header(s *session) {
+	fmt.Fprintln(t.w, "Nightly Analytics Pipeline")
+	fmt.Fprintln(t.w, strings.Repeat("=", 55))
+	fmt.Fprintf(t.w, "Broker: %s (%s, AgentWrit %s), app %s\n\n", s.URL, s.Mode, s.Version, shortID(s.ClientID))
+}
+
+func quoteList(xs []string) string {
+	q := make([]string, len(xs))
+	for i, x := range xs {
+		q[i] = "'" + x + "'"
+	}
+	return "[" + strings.Join(q, ", ") + "]"
+}
+
+func (t *transcript) event(ev pipeline.Event) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.started && ev.Tenant == "" {
+		return
+	}
+	tn, ok := t.names[ev.Tenant]
+	if !ok || t.done_[ev.Tenant] {
+		return
+	}
+	b := t.buf[ev.Tenant]
+	if b == nil {
+		b = &strings.Builder{}
+		t.buf[ev.Tenant] = b
+		fmt.Fprintf(b, "── %s (%s) ──\n  Data type: %s\n", tn.Name, tn.ID, tn.DataType)
+	}
+	switch ev.Kind {
+	case pipeline.EventAgentCreated:
+		a := ev.Agent
+		fmt.Fprintf(b, "  Agent: %s\n  Scope: %s\n  Expires: %ds\n", a.SPIFFEID, quoteList(a.Scope), int(a.ExpiresAt.Sub(a.IssuedAt).Seconds()))
+	case pipeline.EventStageFinished:
+		switch ev.Stage {
+		case pipeline.StageExtract:
+			fmt.Fprintf(b, "  [EXTRACT] Pulled %s: %s rows from %s\n", tn.DataType, groupInt(ev.Rows), ev.Report)
+		case pipeline.StageTransform:
+			fmt.Fprintf(b, "  [TRANSFORM] Processed data for report: %s\n", ev.Metrics)
+		case pipeline.StageLoad:
+			fmt.Fprintf(b, "  [LOAD] Report written to %s\n", ev.Report)
+		case pipeline.StageRelease:
+			fmt.Fprintf(b, "  [RELEASE] Agent released for %s\n", tn.ID)
+			t.finish(ev.Tenant)
+		}
+	case pipeline.EventDecision:
+		if a := ev.Access; a != nil && !a.Allowed {
+			fmt.Fprintf(b, "  [DENIED] %s %s of %s refused by the %s layer: %s\n", a.Actor, a.Op.Label(), a.Target, a.Layer, a.Reason)
+		}
+	case pipeline.EventError:
+		fmt.Fprintf(b, "  [ERROR] %s: %s\n", ev.Stage, ev.Err)
+	case pipeline.EventReleased:
+		if ev.Stage != pipeline.StageRelease { // released after a failure
+			fmt.Fprintf(b, "  [RELEASE] Agent released for %s\n", tn.ID)
+			t.finish(ev.Tenant)
+		}
+	}
+}
+
+// finish marks a tenant done and prints every finished tenant in order.
+// Call with t.mu held.
+func (t *transcript) finish(id string) {
+	t.done_[id] = true
+	for t.next < len(t.order) && t.done_[t.order[t.next]] {
+		if b := t.buf[t.order[t.next]]; b != nil {
+			fmt.Fprintln(t.w, b.String())
+		}
+		t.next++
+	}
+}
+
+func (t *transcript) flush() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for ; t.next < len(t.order); t.next++ {
+		if b := t.buf[t.order[t.next]]; b != nil {
+			fmt.Fprintln(t.w, b.String())
+		}
+	}
+	t.started = true // later events belong to the checks, printed from results
+	for id := range t.names {
+		t.done_[id] = true
+	}
+}
+
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+func (t *transcript) isolation(res pipeline.IsolationResult) {
+	fmt.Fprintln(t.w, "── Cross-Tenant Isolation Test ──")
+	fmt.Fprintln(t.w)
+	if len(res.Checks) > 0 {
+		p := res.Checks[0].Probe
+		fmt.Fprintf(t.w, "%s agent scope: %s\n\n", capitalize(p.Actor), quoteList(p.Local.Held))
+	}
+	for _, c := range res.Checks {
+		p := c.Probe
+		switch {
+		case !c.Pass:
+			fmt.Fprintf(t.w, "  FAIL: %s — local %s, store %s\n", capitalize(c.Name), p.Local.Verdict(), p.Store.Verdict())
+		case c.Expect:
+			fmt.Fprintf(t.w, "  [ALLOWED] %s ✓\n", capitalize(c.Name))
+		default:
+			fmt.Fprintf(t.w, "  [BLOCKED] %s\n", capitalize(c.Name))
+		}
+		fmt.Fprintf(t.w, "    Required: %s\n", quoteList(p.Local.Required))
+		fmt.Fprintf(t.w, "    Held:     %s\n", quoteList(p.Local.Held))
+		fmt.Fprintf(t.w, "    Local:    %s %s\n", p.Local.Verdict(), p.Local.Reason)
+		fmt.Fprintf(t.w, "    Store:    %s (%s store, token validated by the broker) %s\n", p.Store.Verdict(), p.Target, p.Store.Reason)
+	}
+	fmt.Fprintln(t.w)
+	if res.Passed {
+		fmt.Fprintln(t.w, "Cross-tenant isolation verified.")
+	} else {
+		fmt.Fprintln(t.w, "Cross-tenant isolation FAILED.")
+	}
+}
+
+func (t *transcript) matrix(m pipeline.MatrixResult) {
+	n := len(m.Tenants)
+	width := 10
+	for _, id := range m.Tenants {
+		width = max(width, len(id)+2)
+	}
+	fmt.Fprintln(t.w)
+	fmt.Fprintln(t.w, "── Isolation Matrix (actor ↓ × target →, R/W as decided by the store) ──")
+	fmt.Fprintf(t.w, "%-*s", width, "")
+	for _, id := range m.Tenants {
+		fmt.Fprintf(t.w, "%-*s", width, id)
+	}
+	fmt.Fprintln(t.w)
+	for ai, actor := range m.Tenants {
+		fmt.Fprintf(t.w, "%-*s", width, actor)
+		for ti := range n {
+			r, w := m.Probes[(ai*n+ti)*2], m.Probes[(ai*n+ti)*2+1]
+			cell := mark(r.Store.Allowed, "R") + " " + mark(w.Store.Allowed, "W")
+			fmt.Fprintf(t.w, "%-*s", width, cell)
+		}
+		fmt.Fprintln(t.w)
+	}
+	fmt.Fprintf(t.w, "%d probes, %d decided wrongly (R/W allowed, -/- denied)\n", len(m.Probes), m.Failures)
+}
+
+func mark(ok bool, s string) string {
+	if ok {
+		return s
+	}
+	return "-"
+}
+
+func (t *transcript) audit(res pipeline.AuditResult) {
+	fmt.Fprintln(t.w)
+	fmt.Fprintln(t.w, "── Audit Trail ──")
+	for _, e := range res.Entries {
+		fmt.Fprintf(t.w, "  %s %s %-28s %-8s %s\n", e.ID, e.Timestamp, e.Type, e.Outcome, e.Detail)
+	}
+	fmt.Fprintln(t.w, res.ChainMsg)
+}
+
+func (t *transcript) done() {
+	fmt.Fprintln(t.w)
+	fmt.Fprintln(t.w, "Pipeline complete. All tenants processed with isolated scopes.")
+}
+
+func groupInt(n int) string {
+	s := fmt.Sprint(n)
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+// jsonSink prints one JSON object per event.
+type jsonSink struct {
+	mu  sync.Mutex
+	enc *json.Encoder
+}
+
+func newJSONSink(w io.Writer) *jsonSink { return &jsonSink{enc: json.NewEncoder(w)} }
+
+func (j *jsonSink) write(v any) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.enc.Encode(v)
+}
+
+func (j *jsonSink) header(s *session) {
+	j.write(map[string]any{"kind": "broker", "url": s.URL, "mode": s.Mode, "version": s.Version, "client_id": shortID(s.ClientID)})
+}
+func (j *jsonSink) event(ev pipeline.Event) { j.write(ev) }
+func (j *jsonSink) flush()                  {}
+func (j *jsonSink) isolation(r pipeline.IsolationResult) {
+	j.write(map[string]any{"kind": "isolation_result", "passed": r.Passed, "checks": len(r.Checks)})
+}
+func (j *jsonSink) matrix(m pipeline.MatrixResult) {
+	j.write(map[string]any{"kind": "matrix_result", "probes": len(m.Probes), "failures": m.Failures})
+}
+func (j *jsonSink) audit(r pipeline.AuditResult) {
+	for _, e := range r.Entries {
+		j.write(map[string]any{"kind": "audit_event", "event": e})
+	}
+	j.write(map[string]any{"kind": "audit_chain", "ok": r.ChainOK, "message": r.ChainMsg, "total": r.Total})
+}
+func (j *jsonSink) done() { j.write(map[string]any{"kind": "complete", "ok": true}) }
