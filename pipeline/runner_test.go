@@ -405,3 +405,28 @@ func TestReleaseAll(t *testing.T) {
 		t.Fatalf("second ReleaseAll released %d", n)
 	}
 }
+
+func TestRenewDue(t *testing.T) {
+	e := newEnv(t)
+	cfg := e.config(nil)
+	cfg.TTL = 60
+	r, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if err := r.Step(ctx, "hospital"); err != nil {
+		t.Fatal(err)
+	}
+	if n := r.RenewDue(ctx); n != 0 {
+		t.Fatalf("renewed %d with 60 s left", n)
+	}
+	e.clock.Advance(50 * time.Second) // 10 s left of 60: inside the 12 s margin
+	if n := r.RenewDue(ctx); n != 1 {
+		t.Fatalf("renewed %d with 10 s left", n)
+	}
+	a := r.Snapshot()[0].Agent
+	if a.State != AgentActive || a.Renewals != 1 || a.ExpiresAt.Sub(e.clock.Now()) != 60*time.Second {
+		t.Fatalf("after auto-renew: %+v", a)
+	}
+}

@@ -61,6 +61,9 @@ func cmdConsole(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	defer r.Close()
 
+	if c.autoRenew {
+		go r.AutoRenew(uctx) // ends with uctx
+	}
 	m := ui.New(ui.Options{
 		Events:  events,
 		Control: r,

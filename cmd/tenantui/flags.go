@@ -22,6 +22,7 @@ type common struct {
 	seed        int64
 	scale       float64
 	concurrency int
+	autoRenew   bool
 }
 
 func (c *common) register(fs *flag.FlagSet) {
@@ -33,6 +34,7 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.Int64Var(&c.seed, "seed", pipeline.DefaultSeed, "seed of the generated tenant data")
 	fs.Float64Var(&c.scale, "scale", pipeline.DefaultScale, "bank/retail data size as a fraction of the sample's 2.4M/847K rows (0 < scale ≤ 1)")
 	fs.IntVar(&c.concurrency, "concurrency", 4, "tenants processed at once by run-all")
+	fs.BoolVar(&c.autoRenew, "auto-renew", false, "renew agents shortly before they expire")
 }
 
 func (c *common) validate() error {

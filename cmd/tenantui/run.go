@@ -59,6 +59,11 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		r.ReleaseAll(rctx)
 	}()
 
+	if c.autoRenew {
+		actx, stop := context.WithCancel(ctx)
+		defer stop()
+		go r.AutoRenew(actx) // ends when the run returns
+	}
 	out.header(sess)
 	runErr := r.RunAll(ctx)
 	out.flush()
