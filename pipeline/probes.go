@@ -468,6 +468,11 @@ func (r *Runner) Audit(ctx context.Context, f AuditFilter) (AuditResult, error) 
 		if f.EventType != "" && ent.Type != f.EventType {
 			continue
 		}
+		if !f.Since.IsZero() {
+			if ts, err := time.Parse(time.RFC3339Nano, e.Timestamp); err == nil && ts.Before(f.Since) {
+				continue
+			}
+		}
 		res.Entries = append(res.Entries, ent)
 	}
 	return res, nil

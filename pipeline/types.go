@@ -81,6 +81,9 @@ type AuditEntry struct {
 // AuditFilter narrows an audit listing (all fields optional).
 type AuditFilter struct {
 	Tenant, AgentID, EventType string
+	// Since keeps events at or after this time (zero: all). The chain is
+	// always verified over the whole trail.
+	Since time.Time
 }
 
 // AuditResult is an audit listing and the client-side chain verification.

@@ -9,6 +9,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/tenantui/tenantui/pipeline"
 )
@@ -65,6 +66,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		go r.AutoRenew(actx) // ends when the run returns
 	}
 	out.header(sess)
+	started := time.Now().Add(-2 * time.Second) // the run's own audit events; a little slack for clock skew
 	runErr := r.RunAll(ctx)
 	out.flush()
 	if ctx.Err() != nil {
@@ -86,7 +88,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	chainOK := true
 	if *audit {
-		res, err := r.Audit(ctx, pipeline.AuditFilter{})
+		res, err := r.Audit(ctx, pipeline.AuditFilter{Since: started})
 		if err != nil {
 			return failErr("%s", oneLine(err.Error()))
 		}
@@ -312,7 +314,7 @@ func mark(ok bool, s string) string {
 
 func (t *transcript) audit(res pipeline.AuditResult) {
 	fmt.Fprintln(t.w)
-	fmt.Fprintln(t.w, "── Audit Trail ──")
+	fmt.Fprintf(t.w, "── Audit Trail (this run: %d of %d events) ──\n", len(res.Entries), res.Total)
 	for _, e := range res.Entries {
 		fmt.Fprintf(t.w, "  %s %s %-28s %-8s %s\n", e.ID, e.Timestamp, e.Type, e.Outcome, e.Detail)
 	}
