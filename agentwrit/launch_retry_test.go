@@ -1,0 +1,58 @@
+package agentwrit
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+)
+
+// launchStub answers app login, then refuses the first `refuse` launch-token
+// requests with 403 forbidden and the given detail.
+func launchStub(t *testing.T, refuse int32, detail string) (*App, *atomic.Int32) {
+	t.Helper()
+	var calls atomic.Int32
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/v1/app/auth":
+			writeJSON(w, 200, map[string]any{"access_token": "app-token", "expires_in": 1800, "token_type": "Bearer"})
+		case "/v1/app/launch-tokens":
+			if calls.Add(1) <= refuse {
+				writeProblem(w, r, 403, "forbidden", detail)
+				return
+			}
+			writeJSON(w, 201, map[string]any{"launch_token": "ab", "expires_at": "2026-11-26T20:00:31Z",
+				"policy": map[string]any{"allowed_scope": []string{"read:analytics:bank"}, "max_ttl": 300}})
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(hs.Close)
+	app, err := NewApp(hs.URL, "tc-000000000000", "secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return app, &calls
+}
+
+// TestLaunchTokenRetriesSpuriousAppNotFound: the real v2.0.0 broker answers
+// concurrent launch-token requests with 403 "app not found" under SQLite
+// lock contention; the client retries those, and only those.
+func TestLaunchTokenRetriesSpuriousAppNotFound(t *testing.T) {
+	req := LaunchTokenRequest{AgentName: "x", AllowedScope: []string{"read:analytics:bank"}}
+	app, calls := launchStub(t, 2, "app not found")
+	if _, err := app.CreateLaunchToken(context.Background(), req); err != nil || calls.Load() != 3 {
+		t.Fatalf("after 2 spurious refusals: %v, %d calls", err, calls.Load())
+	}
+	app, calls = launchStub(t, 10, "app not found")
+	var ae *AuthorizationError
+	if _, err := app.CreateLaunchToken(context.Background(), req); !errors.As(err, &ae) || calls.Load() != spuriousAppNotFoundRetries {
+		t.Fatalf("persistent refusal: %v, %d calls", err, calls.Load())
+	}
+	app, calls = launchStub(t, 10, "requested scopes exceed app ceiling; allowed: [read:analytics:* write:reports:*]")
+	if _, err := app.CreateLaunchToken(context.Background(), req); !errors.As(err, &ae) || calls.Load() != 1 {
+		t.Fatalf("ceiling refusal must not be retried: %v, %d calls", err, calls.Load())
+	}
+}

@@ -1,0 +1,77 @@
+package agentwrit
+
+import (
+	"net/http"
+	"sync"
+	"time"
+)
+
+// Option configures a [Client], [App] or [Admin].
+type Option func(*config)
+
+type config struct {
+	httpClient *http.Client
+	notify     func(msg string)
+	userAgent  string
+	now        func() time.Time // injectable clock for session-expiry tests
+}
+
+// DefaultUserAgent is the User-Agent sent unless [WithUserAgent] overrides it.
+const DefaultUserAgent = "tenantui-agentwrit/1 (AgentWrit v2.0.0 client)"
+
+// defaultHTTPClient is shared by every client built without WithHTTPClient,
+// so that all sessions to a broker share one keep-alive connection pool.
+var defaultHTTPClient = sync.OnceValue(func() *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 16
+	return &http.Client{Transport: t, Timeout: 10 * time.Second}
+})
+
+func newConfig(opts []Option) *config {
+	cfg := &config{userAgent: DefaultUserAgent, now: time.Now}
+	for _, o := range opts {
+		if o != nil {
+			o(cfg)
+		}
+	}
+	if cfg.httpClient == nil {
+		cfg.httpClient = defaultHTTPClient()
+	}
+	return cfg
+}
+
+// WithHTTPClient makes the client use c for every request. A nil c keeps the
+// default: a shared *http.Client whose keep-alive Transport holds up to 16
+// idle connections per host, with a 10 s overall timeout per request.
+func WithHTTPClient(c *http.Client) Option {
+	return func(cfg *config) { cfg.httpClient = c }
+}
+
+// WithNotify registers f to receive short human-readable messages about
+// things the client does on its own, such as
+// "broker rate-limited app login for tc-cad3ae1a6290; retrying in 60s".
+// f may be called from any goroutine and must return quickly.
+func WithNotify(f func(msg string)) Option {
+	return func(cfg *config) { cfg.notify = f }
+}
+
+// WithUserAgent sets the User-Agent header sent with every request.
+// An empty ua keeps [DefaultUserAgent].
+func WithUserAgent(ua string) Option {
+	return func(cfg *config) {
+		if ua != "" {
+			cfg.userAgent = ua
+		}
+	}
+}
+
+// withClock replaces the clock used for session expiry (tests only).
+func withClock(now func() time.Time) Option {
+	return func(cfg *config) { cfg.now = now }
+}
+
+func (cfg *config) notifyf(msg string) {
+	if cfg.notify != nil {
+		cfg.notify(msg)
+	}
+}
