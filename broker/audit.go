@@ -1,0 +1,204 @@
+package broker
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Audit event types produced over HTTP (§8).
+const (
+	evAdminAuth             = "admin_auth"
+	evAdminAuthFailed       = "admin_auth_failed"
+	evAppRegistered         = "app_registered"
+	evAppAuthenticated      = "app_authenticated"
+	evAppAuthFailed         = "app_auth_failed"
+	evAppUpdated            = "app_updated"
+	evAppDeregistered       = "app_deregistered"
+	evLaunchTokenIssued     = "launch_token_issued"
+	evLaunchTokenDenied     = "launch_token_denied"
+	evScopeCeilingExceeded  = "scope_ceiling_exceeded"
+	evRegistrationViolation = "registration_policy_violation"
+	evAgentRegistered       = "agent_registered"
+	evTokenIssued           = "token_issued"
+	evTokenRenewed          = "token_renewed"
+	evTokenReleased         = "token_released"
+	evTokenRevoked          = "token_revoked"
+	evDelegationCreated     = "delegation_created"
+	evDelegationViolation   = "delegation_attenuation_violation"
+	evTokenAuthFailed       = "token_auth_failed"
+	evScopeViolation        = "scope_violation"
+
+	outcomeSuccess = "success"
+	outcomeDenied  = "denied"
+)
+
+// GenesisHash is the prev_hash of the first audit event: 64 zeros (§8).
+const GenesisHash = "0000000000000000000000000000000000000000000000000000000000000000"
+
+// AuditEvent is one audit record as GET /v1/audit/events returns it (§8):
+// optional fields are omitted when empty or zero.
+type AuditEvent struct {
+	ID               string `json:"id"`
+	Timestamp        string `json:"timestamp"`
+	EventType        string `json:"event_type"`
+	AgentID          string `json:"agent_id,omitempty"`
+	TaskID           string `json:"task_id,omitempty"`
+	OrchID           string `json:"orch_id,omitempty"`
+	Detail           string `json:"detail"`
+	Resource         string `json:"resource,omitempty"`
+	Outcome          string `json:"outcome,omitempty"`
+	DelegDepth       int    `json:"deleg_depth,omitempty"`
+	DelegChainHash   string `json:"deleg_chain_hash,omitempty"`
+	BytesTransferred int64  `json:"bytes_transferred,omitempty"`
+	Hash             string `json:"hash"`
+	PrevHash         string `json:"prev_hash"`
+
+	at time.Time // for since/until filtering
+}
+
+// EventHash computes the §8 hash of an event given prev hash and its fields as
+// they appear in JSON (omitted strings as "", omitted integers as 0):
+// lowercase hex SHA-256 of
+// prev_hash|id|timestamp|event_type|agent_id|task_id|orch_id|detail|resource|outcome|deleg_depth|deleg_chain_hash|bytes_transferred.
+func EventHash(prevHash, id, timestamp, eventType, agentID, taskID, orchID, detail, resource, outcome string, delegDepth int, delegChainHash string, bytesTransferred int64) string {
+	var b strings.Builder
+	for _, f := range [...]string{prevHash, id, timestamp, eventType, agentID, taskID, orchID, detail, resource, outcome} {
+		b.WriteString(f)
+		b.WriteByte('|')
+	}
+	b.WriteString(strconv.Itoa(delegDepth))
+	b.WriteByte('|')
+	b.WriteString(delegChainHash)
+	b.WriteByte('|')
+	b.WriteString(strconv.FormatInt(bytesTransferred, 10))
+	sum := sha256.Sum256([]byte(b.String()))
+	return hex.EncodeToString(sum[:])
+}
+
+// computeHash recomputes the hash of e from its own fields and PrevHash.
+func (e AuditEvent) computeHash() string {
+	return EventHash(e.PrevHash, e.ID, e.Timestamp, e.EventType, e.AgentID, e.TaskID, e.OrchID,
+		e.Detail, e.Resource, e.Outcome, e.DelegDepth, e.DelegChainHash, e.BytesTransferred)
+}
+
+// sensitiveWords trigger detail masking (§8).
+var sensitiveWords = [...]string{"secret", "password", "token_value", "private_key"}
+
+// maskDetail redacts everything after the first "=" (else the first ": ")
+// when the text before it names a sensitive word (§8).
+func maskDetail(d string) string {
+	lower := strings.ToLower(d)
+	if !containsSensitive(lower) {
+		return d
+	}
+	sep := "="
+	i := strings.Index(lower, sep)
+	if i < 0 {
+		sep = ": "
+		i = strings.Index(lower, sep)
+	}
+	if i < 0 || !containsSensitive(lower[:i]) {
+		return d
+	}
+	return d[:i+len(sep)] + "***REDACTED***"
+}
+
+func containsSensitive(lower string) bool {
+	for _, w := range sensitiveWords {
+		if strings.Contains(lower, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// auditLog is the global, append-only hash chain.
+type auditLog struct {
+	mu     sync.RWMutex
+	events []AuditEvent
+}
+
+// record appends e with the next id, the current time and the chained hash.
+func (s *Server) record(e AuditEvent) {
+	s.audit.mu.Lock()
+	defer s.audit.mu.Unlock()
+	n := len(s.audit.events)
+	e.ID = fmt.Sprintf("evt-%06d", n+1)
+	e.at = s.now().UTC()
+	e.Timestamp = rfc3339Nano(e.at)
+	e.Detail = maskDetail(e.Detail)
+	e.PrevHash = GenesisHash
+	if n > 0 {
+		e.PrevHash = s.audit.events[n-1].Hash
+	}
+	e.Hash = e.computeHash()
+	s.audit.events = append(s.audit.events, e)
+}
+
+// AuditEvents returns a copy of every audit event, oldest first.
+func (s *Server) AuditEvents() []AuditEvent {
+	s.audit.mu.RLock()
+	defer s.audit.mu.RUnlock()
+	return append([]AuditEvent(nil), s.audit.events...)
+}
+
+func (s *Server) auditCount() int {
+	s.audit.mu.RLock()
+	defer s.audit.mu.RUnlock()
+	return len(s.audit.events)
+}
+
+// auditQuery holds the filters of GET /v1/audit/events.
+type auditQuery struct {
+	agentID, taskID, eventType, outcome string
+	since, until                        *time.Time
+	limit, offset                       int
+}
+
+// query returns one page of matching events and the number of matches.
+func (s *Server) query(q auditQuery) ([]AuditEvent, int) {
+	s.audit.mu.RLock()
+	defer s.audit.mu.RUnlock()
+	var matched []AuditEvent
+	for _, e := range s.audit.events {
+		switch {
+		case q.agentID != "" && e.AgentID != q.agentID,
+			q.taskID != "" && e.TaskID != q.taskID,
+			q.eventType != "" && e.EventType != q.eventType,
+			q.outcome != "" && e.Outcome != q.outcome,
+			q.since != nil && e.at.Before(*q.since),
+			q.until != nil && e.at.After(*q.until):
+			continue
+		}
+		matched = append(matched, e)
+	}
+	total := len(matched)
+	if q.offset > 0 {
+		if q.offset >= len(matched) {
+			return []AuditEvent{}, total
+		}
+		matched = matched[q.offset:]
+	}
+	limit := q.limit
+	if limit <= 0 {
+		limit = 100
+	}
+	if limit > 1000 {
+		limit = 1000
+	}
+	if len(matched) > limit {
+		matched = matched[:limit]
+	}
+	if matched == nil {
+		matched = []AuditEvent{}
+	}
+	return matched, total
+}
+
+// bracket formats a scope list as the real broker's details do: "[a b]".
+func bracket(ss []string) string { return "[" + strings.Join(ss, " ") + "]" }

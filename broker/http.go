@@ -1,0 +1,214 @@
+package broker
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+)
+
+// Problem codes (§4).
+const (
+	codeInvalidRequest    = "invalid_request"
+	codeInvalidTTL        = "invalid_ttl"
+	codePayloadTooLarge   = "payload_too_large"
+	codeUnauthorized      = "unauthorized"
+	codeInsufficientScope = "insufficient_scope"
+	codeScopeViolation    = "scope_violation"
+	codeForbidden         = "forbidden"
+	codeNotFound          = "not_found"
+	codeRateLimited       = "rate_limited"
+	codeInternal          = "internal_error"
+)
+
+const detailMalformed = "malformed JSON body"
+
+type ctxKey int
+
+const requestIDKey ctxKey = 0
+
+// problem is an RFC 7807 body with the real broker's key order (§4).
+type problem struct {
+	Type      string `json:"type"`
+	Title     string `json:"title"`
+	Status    int    `json:"status"`
+	Detail    string `json:"detail"`
+	Instance  string `json:"instance"`
+	ErrorCode string `json:"error_code"`
+	RequestID string `json:"request_id,omitempty"`
+	Hint      string `json:"hint,omitempty"`
+}
+
+// routes builds the mux and wraps it in the real broker's middleware order:
+// request id, then the body limit (whose 413 lacks the security headers),
+// then security headers (§4).
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/health", s.handleHealth)
+	mux.HandleFunc("GET /v1/metrics", s.handleMetrics)
+	mux.HandleFunc("GET /v1/challenge", s.handleChallenge)
+	mux.HandleFunc("POST /v1/register", s.handleRegister)
+	mux.HandleFunc("POST /v1/token/validate", s.handleValidate)
+	mux.Handle("POST /v1/token/renew", s.bearer("", s.handleRenew))
+	mux.Handle("POST /v1/token/release", s.bearer("", s.handleRelease))
+	mux.Handle("POST /v1/delegate", s.bearer("", s.handleDelegate))
+	mux.Handle("POST /v1/revoke", s.bearer("admin:revoke:*", s.handleRevoke))
+	mux.Handle("GET /v1/audit/events", s.bearer("admin:audit:*", s.handleAudit))
+	mux.HandleFunc("POST /v1/admin/auth", s.handleAdminAuth)
+	mux.Handle("POST /v1/admin/launch-tokens", s.bearer("admin:launch-tokens:*", s.handleLaunchToken))
+	mux.Handle("POST /v1/app/launch-tokens", s.bearer("app:launch-tokens:*", s.handleLaunchToken))
+	mux.Handle("POST /v1/admin/apps", s.bearer("admin:launch-tokens:*", s.handleCreateApp))
+	mux.Handle("GET /v1/admin/apps", s.bearer("admin:launch-tokens:*", s.handleListApps))
+	mux.Handle("GET /v1/admin/apps/{id}", s.bearer("admin:launch-tokens:*", s.handleGetApp))
+	mux.Handle("PUT /v1/admin/apps/{id}", s.bearer("admin:launch-tokens:*", s.handleUpdateApp))
+	mux.Handle("DELETE /v1/admin/apps/{id}", s.bearer("admin:launch-tokens:*", s.handleDeleteApp))
+	mux.HandleFunc("POST /v1/app/auth", s.handleAppAuth)
+
+	var h http.Handler = mux
+	h = securityHeaders(h)
+	h = limitBody(h)
+	h = withRequestID(h)
+	return h
+}
+
+// withRequestID echoes the client's X-Request-ID verbatim or generates 16 hex.
+func withRequestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("X-Request-ID")
+		if id == "" {
+			id = randHex(8)
+		}
+		w.Header().Set("X-Request-ID", id)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey, id)))
+	})
+}
+
+// limitBody buffers the whole body, refusing more than 1 MiB with 413 (§4).
+func limitBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body == nil {
+			r.Body = http.NoBody
+		}
+		buf, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+		if err != nil {
+			if mbe := new(http.MaxBytesError); errors.As(err, &mbe) {
+				writeProblem(w, r, http.StatusRequestEntityTooLarge, codePayloadTooLarge, "request body must not exceed 1 MB")
+				return
+			}
+			writeProblem(w, r, http.StatusBadRequest, codeInvalidRequest, "failed to read request body")
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(buf))
+		next.ServeHTTP(w, r)
+	})
+}
+
+// securityHeaders sets the headers every ordinary reply carries (§4). HSTS is
+// omitted: the embedded broker never serves TLS.
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Cache-Control", "no-store")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		next.ServeHTTP(w, r)
+	})
+}
+
+func requestID(r *http.Request) string {
+	id, _ := r.Context().Value(requestIDKey).(string)
+	return id
+}
+
+// writeProblem writes an application/problem+json error (§4).
+func writeProblem(w http.ResponseWriter, r *http.Request, status int, code, detail string) {
+	p := problem{
+		Type:      "urn:agentwrit:error:" + code,
+		Title:     http.StatusText(status),
+		Status:    status,
+		Detail:    detail,
+		Instance:  r.URL.Path,
+		ErrorCode: code,
+		RequestID: requestID(r),
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(p)
+}
+
+// writeJSON writes a success body the way the real broker does (encoding/json
+// Encoder, so with a trailing newline).
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// decodeBody reads the (already size-limited) body into v; on failure it
+// answers 400 "malformed JSON body" and returns false.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
+	body, err := io.ReadAll(r.Body)
+	if err == nil {
+		err = strictUnmarshal(body, v)
+	}
+	if err != nil {
+		writeProblem(w, r, http.StatusBadRequest, codeInvalidRequest, detailMalformed)
+		return false
+	}
+	return true
+}
+
+// bearerHandler is a handler behind the Bearer pipeline.
+type bearerHandler func(w http.ResponseWriter, r *http.Request, c *claims, token string)
+
+// bearer runs the §4 pipeline: header present, "Bearer " scheme, token
+// verification (revocation included), audience, then the route scope.
+func (s *Server) bearer(routeScope string, next bearerHandler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		path := r.URL.Path
+		fail := func(agentID, taskID, orchID, detail, reply string) {
+			s.record(AuditEvent{EventType: evTokenAuthFailed, AgentID: agentID, TaskID: taskID, OrchID: orchID,
+				Detail: detail + " | path=" + path, Resource: path, Outcome: outcomeDenied})
+			writeProblem(w, r, http.StatusUnauthorized, codeUnauthorized, reply)
+		}
+		auth := r.Header.Get("Authorization")
+		if auth == "" {
+			fail("", "", "", "missing authorization header", "missing authorization header")
+			return
+		}
+		tok, ok := strings.CutPrefix(auth, "Bearer ")
+		if !ok {
+			fail("", "", "", "invalid authorization scheme", "invalid authorization scheme")
+			return
+		}
+		c, err := s.verify(tok)
+		if err != nil {
+			fail("", "", "", "token verification failed: "+err.Error(), "token verification failed")
+			return
+		}
+		if s.cfg.Audience != "" && !contains(c.Aud, s.cfg.Audience) {
+			fail(c.Sub, c.TaskID, c.OrchID, "audience mismatch | expected="+s.cfg.Audience, "token audience mismatch")
+			return
+		}
+		if routeScope != "" && !scopeCovered(routeScope, c.Scope) {
+			s.record(AuditEvent{EventType: evScopeViolation, AgentID: c.Sub, TaskID: c.TaskID, OrchID: c.OrchID,
+				Detail:   "scope_violation | required=" + routeScope + " | actual=" + strings.Join(c.Scope, ",") + " | path=" + path,
+				Resource: path, Outcome: outcomeDenied})
+			writeProblem(w, r, http.StatusForbidden, codeInsufficientScope, "token lacks required scope: "+routeScope)
+			return
+		}
+		next(w, r, c, tok)
+	})
+}
+
+func contains(ss []string, s string) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,78 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// shutdownGrace bounds a graceful shutdown.
+const shutdownGrace = 5 * time.Second
+
+// Running is a Server listening on a TCP address, as returned by Start.
+type Running struct {
+	// URL is the base URL, e.g. "http://127.0.0.1:40123".
+	URL string
+	// Addr is the listener's address, e.g. "127.0.0.1:40123".
+	Addr string
+
+	srv       *http.Server
+	stop      chan struct{}
+	done      chan struct{} // closed when both goroutines have returned
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Start serves s on addr (e.g. "127.0.0.1:0") until ctx is cancelled or
+// Close is called. It returns once the listener is bound.
+func Start(ctx context.Context, s *Server, addr string) (*Running, error) {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("broker: listen on %s: %w", addr, err)
+	}
+	r := &Running{
+		URL:  "http://" + ln.Addr().String(),
+		Addr: ln.Addr().String(),
+		srv: &http.Server{
+			Handler:           s.Handler(),
+			ReadHeaderTimeout: 10 * time.Second,
+		},
+		stop: make(chan struct{}),
+		done: make(chan struct{}),
+	}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { // serve until shut down
+		defer wg.Done()
+		if err := r.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			r.closeErr = fmt.Errorf("broker: serve: %w", err)
+		}
+	}()
+	go func() { // shut down on ctx cancellation or Close
+		defer wg.Done()
+		select {
+		case <-ctx.Done():
+		case <-r.stop:
+		}
+		sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+		defer cancel()
+		if err := r.srv.Shutdown(sctx); err != nil {
+			_ = r.srv.Close()
+		}
+	}()
+	go func() { wg.Wait(); close(r.done) }()
+	return r, nil
+}
+
+// Close shuts the server down gracefully and waits for it. It is idempotent
+// and safe to call after ctx was cancelled.
+func (r *Running) Close() error {
+	r.closeOnce.Do(func() { close(r.stop) })
+	<-r.done
+	return r.closeErr
+}
