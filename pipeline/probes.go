@@ -483,6 +483,9 @@ func (r *Runner) auditEntry(e agentwrit.AuditEvent) AuditEntry {
 		Detail: e.Detail, Outcome: e.Outcome, Hash: e.Hash, PrevHash: e.PrevHash}
 	r.taskMu.Lock()
 	ent.Tenant = r.taskTenant[e.TaskID]
+	if ent.Tenant == "" {
+		ent.Tenant = r.idTenant[e.AgentID]
+	}
 	r.taskMu.Unlock()
 	return ent
 }

@@ -47,6 +47,7 @@ type Runner struct {
 
 	taskMu     sync.Mutex
 	taskTenant map[string]string // task id → tenant id, for the audit screen
+	idTenant   map[string]string // SPIFFE ID → tenant id, likewise
 }
 
 type tenantRun struct {
@@ -102,7 +103,7 @@ func New(cfg Config) (*Runner, error) {
 	if cfg.DataDir == "" || cfg.ReportsDir == "" {
 		return nil, errors.New("pipeline: data and reports directories are required")
 	}
-	r := &Runner{cfg: cfg, index: make(map[string]int, len(cfg.Tenants)), taskTenant: map[string]string{}}
+	r := &Runner{cfg: cfg, index: make(map[string]int, len(cfg.Tenants)), taskTenant: map[string]string{}, idTenant: map[string]string{}}
 	for i, t := range cfg.Tenants {
 		r.index[t.ID] = i
 		r.tenants = append(r.tenants, &tenantRun{t: t})
@@ -262,6 +263,9 @@ func (r *Runner) createAgent(ctx context.Context, t Tenant, taskPrefix string) (
 	if err != nil {
 		return nil, fmt.Errorf("create agent for %s: %w", t.ID, err)
 	}
+	r.taskMu.Lock()
+	r.idTenant[g.ID()] = t.ID
+	r.taskMu.Unlock()
 	return g, nil
 }
 
