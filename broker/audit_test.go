@@ -196,8 +196,8 @@ func TestPipelineAuditEvents(t *testing.T) {
 	}{
 		{"", "/v1/token/renew", 401, AuditEvent{EventType: evTokenAuthFailed, Detail: "missing authorization header | path=/v1/token/renew"}},
 		{"bearer " + a.Token, "/v1/delegate", 401, AuditEvent{EventType: evTokenAuthFailed, Detail: "invalid authorization scheme | path=/v1/delegate"}},
-		{"Bearer  " + a.Token, "/v1/delegate", 401, AuditEvent{EventType: evTokenAuthFailed, Detail: "token verification failed: malformed token | path=/v1/delegate"}},
-		{"Bearer garbage", "/v1/revoke", 401, AuditEvent{EventType: evTokenAuthFailed, Detail: "token verification failed: malformed token | path=/v1/revoke"}},
+		{"Bearer  " + a.Token, "/v1/delegate", 401, AuditEvent{EventType: evTokenAuthFailed, Detail: "token verification failed: invalid token format | path=/v1/delegate"}},
+		{"Bearer garbage", "/v1/revoke", 401, AuditEvent{EventType: evTokenAuthFailed, Detail: "token verification failed: invalid token format | path=/v1/revoke"}},
 		{"Bearer " + a.Token, "/v1/revoke", 403, AuditEvent{EventType: evScopeViolation, AgentID: a.ID, TaskID: "t", OrchID: "o",
 			Detail: "scope_violation | required=admin:revoke:* | actual=r:d:x | path=/v1/revoke"}},
 	}

@@ -17,6 +17,5 @@
 // Deliberate differences from the real broker ("parity exceptions", each
 // pinned by a test whose name or comment says ParityException): no database
 // (db_connected:false, nothing survives a restart), no TLS and so no HSTS,
-// secrets checked in constant time without bcrypt (fast logins), and request
-// bodies with data after the JSON value refused as malformed.
+// and secrets checked in constant time without bcrypt (fast logins).
 package broker

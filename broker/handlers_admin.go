@@ -38,7 +38,8 @@ func secretEqual(a, b string) bool {
 }
 
 // handleAdminAuth serves POST /v1/admin/auth (§5), rate-limited per client IP
-// (burst 10, 5/s, Retry-After 1, §6).
+// (burst 10, 5/s, Retry-After 1, §6). Unlike every other JSON endpoint it
+// refuses trailing data after the body's JSON value.
 func (s *Server) handleAdminAuth(w http.ResponseWriter, r *http.Request) {
 	if !s.cfg.DisableRateLimits && !s.adminLimiter.allow(clientIP(r), s.now()) {
 		rateLimited(w, r, "1")
@@ -77,7 +78,9 @@ func (s *Server) handleAdminAuth(w http.ResponseWriter, r *http.Request) {
 }
 
 // handleAppAuth serves POST /v1/app/auth (§5), rate-limited per client_id
-// read from the body, else per client IP (burst 3, 1 per 6 s, Retry-After 60).
+// when the body is exactly one JSON object carrying one, else per client IP
+// (burst 3, 1 per 6 s, Retry-After 60). The body itself is read leniently,
+// so trailing data after it is ignored.
 func (s *Server) handleAppAuth(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	if !s.cfg.DisableRateLimits {
@@ -100,7 +103,7 @@ func (s *Server) handleAppAuth(w http.ResponseWriter, r *http.Request) {
 		ClientID     string `json:"client_id"`
 		ClientSecret string `json:"client_secret"`
 	}
-	if strictUnmarshal(body, &req) != nil {
+	if lenientUnmarshal(body, &req) != nil {
 		writeProblem(w, r, http.StatusBadRequest, codeInvalidRequest, detailMalformed)
 		return
 	}

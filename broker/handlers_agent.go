@@ -221,7 +221,8 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 	s.record(AuditEvent{EventType: evAgentRegistered, AgentID: agentID, TaskID: req.TaskID, OrchID: req.OrchID,
 		Detail: "Agent registered with scope " + bracket(reqScope) + appSuffix, Outcome: outcomeSuccess})
 	s.record(AuditEvent{EventType: evTokenIssued, AgentID: agentID, TaskID: req.TaskID, OrchID: req.OrchID,
-		Detail: fmt.Sprintf("Token issued, jti=%s, ttl=%d%s", c.Jti, ttl, appSuffix), Outcome: outcomeSuccess})
+		// Parity: the detail shows the launch token's max_ttl before clamping.
+		Detail: fmt.Sprintf("Token issued, jti=%s, ttl=%d%s", c.Jti, ltv.maxTTL, appSuffix), Outcome: outcomeSuccess})
 	writeJSON(w, http.StatusOK, registerResponse{AgentID: agentID, AccessToken: tok, ExpiresIn: ttl})
 }
 
@@ -334,8 +335,8 @@ func (s *Server) handleDelegate(w http.ResponseWriter, r *http.Request, c *claim
 		return
 	}
 
-	at := rfc3339Nano(s.now())
-	rec := delegRecord{Agent: c.Sub, Scope: c.Scope, DelegatedAt: at, Signature: s.signRecord(c.Sub, c.Scope, at)}
+	at := s.now().UTC()
+	rec := delegRecord{Agent: c.Sub, Scope: c.Scope, DelegatedAt: at, Signature: s.signRecord(c.Sub, c.Scope, rfc3339Nano(at))}
 	chain := append(append(make([]delegRecord, 0, depth+1), c.DelegationChain...), rec)
 	hash := chainHash(chain)
 	ttl := req.TTL

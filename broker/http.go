@@ -147,12 +147,13 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// decodeBody reads the (already size-limited) body into v; on failure it
+// decodeBody reads the first JSON value of the (already size-limited) body
+// into v, ignoring any trailing data as the real broker does; on failure it
 // answers 400 "malformed JSON body" and returns false.
 func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 	body, err := io.ReadAll(r.Body)
 	if err == nil {
-		err = strictUnmarshal(body, v)
+		err = lenientUnmarshal(body, v)
 	}
 	if err != nil {
 		writeProblem(w, r, http.StatusBadRequest, codeInvalidRequest, detailMalformed)

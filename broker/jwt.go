@@ -38,26 +38,31 @@ type claims struct {
 	ChainHash       string        `json:"chain_hash,omitempty"`
 }
 
-// delegRecord is one link of a delegation chain (§3).
+// delegRecord is one link of a delegation chain (§3). DelegatedAt is a
+// time, as in the real broker: a presented token whose delegated_at is not
+// RFC 3339 fails to decode (so is invalid), and echoed claims re-serialise it
+// in Go's RFC3339Nano form (a missing or null one becomes the zero time). An
+// empty signature is omitted.
 type delegRecord struct {
-	Agent       string   `json:"agent"`
-	Scope       []string `json:"scope"`
-	DelegatedAt string   `json:"delegated_at"`
-	Signature   string   `json:"signature"`
+	Agent       string    `json:"agent"`
+	Scope       []string  `json:"scope"`
+	DelegatedAt time.Time `json:"delegated_at"`
+	Signature   string    `json:"signature,omitempty"`
 }
 
 // Verification failures. Callers of the HTTP API only ever see one generic
-// failure; the reasons appear in token_auth_failed audit details (§8).
+// failure; the reasons appear, with the real broker's wording, in
+// token_auth_failed audit details (§8).
 var (
-	errTokenMalformed = errors.New("malformed token")
-	errTokenAlg       = errors.New("unsupported signing algorithm")
-	errTokenKid       = errors.New("unknown key id")
-	errTokenSignature = errors.New("invalid signature")
-	errTokenClaims    = errors.New("missing required claims")
+	errTokenFormat    = errors.New("invalid token format") // segments, header, alg, kid, payload
+	errTokenSignature = errors.New("signature verification failed")
+	errTokenNoSubject = errors.New("missing subject")
+	errTokenNoJTI     = errors.New("missing jti")
+	errTokenNoExpiry  = errors.New("token has no expiry")
 	errTokenExpired   = errors.New("token expired")
 	errTokenNotYet    = errors.New("token not yet valid")
-	errTokenIssuer    = errors.New("issuer mismatch")
-	errTokenRevoked   = errors.New("token revoked")
+	errTokenIssuer    = errors.New("invalid issuer")
+	errTokenRevoked   = errors.New("token has been revoked")
 )
 
 // mint fills the time and id claims of c and signs it with ttl seconds of life.
@@ -69,9 +74,7 @@ func (s *Server) mint(c claims, ttl int) (string, claims) {
 		c.Exp = math.MaxInt64
 	}
 	c.Jti = randHex(16)
-	if c.Scope == nil {
-		c.Scope = []string{}
-	}
+	// A nil scope stays null: only a renewed scope-less (forged) token has one.
 	return s.sign(c), c
 }
 
@@ -81,28 +84,30 @@ func (s *Server) sign(c claims) string {
 	return signing + "." + base64.RawURLEncoding.EncodeToString(sig)
 }
 
-// verify checks a compact JWS as §3 describes, revocation included.
+// verify checks a compact JWS as §3 describes, revocation included, in the
+// real broker's order (which decides the audit reason): format, header, alg,
+// kid, signature, payload, sub, jti, exp > 0, expiry, nbf, issuer, revocation.
+// Like the real broker it splits into at most three parts, so a token with
+// extra dots fails at the signature.
 func (s *Server) verify(tok string) (*claims, error) {
-	parts := strings.Split(tok, ".")
+	parts := strings.SplitN(tok, ".", 3)
 	if len(parts) != 3 {
-		return nil, errTokenMalformed
+		return nil, errTokenFormat
 	}
 	hb, err := base64.RawURLEncoding.DecodeString(parts[0])
 	if err != nil {
-		return nil, errTokenMalformed
+		return nil, errTokenFormat
 	}
 	var h struct {
-		Alg string  `json:"alg"`
-		Kid *string `json:"kid"`
+		Alg string `json:"alg"`
+		Kid string `json:"kid"`
 	}
 	if err := json.Unmarshal(hb, &h); err != nil {
-		return nil, errTokenMalformed
+		return nil, errTokenFormat
 	}
-	if h.Alg != "EdDSA" {
-		return nil, errTokenAlg
-	}
-	if h.Kid != nil && *h.Kid != s.kid {
-		return nil, errTokenKid
+	// A missing, null or empty kid is accepted.
+	if h.Alg != "EdDSA" || h.Kid != "" && h.Kid != s.kid {
+		return nil, errTokenFormat
 	}
 	sig, err := base64.RawURLEncoding.DecodeString(parts[2])
 	if err != nil || !ed25519.Verify(s.pub, []byte(parts[0]+"."+parts[1]), sig) {
@@ -110,26 +115,27 @@ func (s *Server) verify(tok string) (*claims, error) {
 	}
 	pb, err := base64.RawURLEncoding.DecodeString(parts[1])
 	if err != nil {
-		return nil, errTokenMalformed
+		return nil, errTokenFormat
 	}
 	var c claims
 	if err := json.Unmarshal(pb, &c); err != nil {
-		return nil, errTokenMalformed
-	}
-	if c.Sub == "" || c.Jti == "" {
-		return nil, errTokenClaims
+		return nil, errTokenFormat
 	}
 	now := s.now().Unix()
-	if c.Exp <= 0 || now > c.Exp {
+	switch {
+	case c.Sub == "":
+		return nil, errTokenNoSubject
+	case c.Jti == "":
+		return nil, errTokenNoJTI
+	case c.Exp <= 0:
+		return nil, errTokenNoExpiry
+	case now > c.Exp:
 		return nil, errTokenExpired
-	}
-	if c.Nbf != 0 && now < c.Nbf {
+	case c.Nbf != 0 && now < c.Nbf:
 		return nil, errTokenNotYet
-	}
-	if s.cfg.Issuer != "" && c.Iss != s.cfg.Issuer {
+	case s.cfg.Issuer != "" && c.Iss != s.cfg.Issuer:
 		return nil, errTokenIssuer
-	}
-	if s.isRevoked(&c) {
+	case s.isRevoked(&c):
 		return nil, errTokenRevoked
 	}
 	return &c, nil
@@ -196,13 +202,21 @@ func mustJSON(v any) []byte {
 	return b
 }
 
-// strictUnmarshal decodes a whole request body: wrong types, empty bodies and
-// trailing data are errors, unknown fields are ignored (§4).
+// strictUnmarshal decodes a whole body: wrong types, empty bodies and
+// trailing data are errors, unknown fields are ignored. Only admin auth (and
+// the app-auth rate-limit key) read bodies this way (§4).
 func strictUnmarshal(body []byte, v any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return errors.New("empty body")
 	}
 	return json.Unmarshal(body, v)
+}
+
+// lenientUnmarshal decodes the first JSON value of body and ignores whatever
+// follows it, as the real broker's streaming decoder does on every JSON
+// endpoint but admin auth. Empty bodies and wrong types are still errors.
+func lenientUnmarshal(body []byte, v any) error {
+	return json.NewDecoder(bytes.NewReader(body)).Decode(v)
 }
 
 // rfc3339Nano formats t the way the real broker's audit and delegation

@@ -48,7 +48,10 @@ func TestValidate(t *testing.T) {
 	wantProblem(t, h.do("POST", "/v1/token/validate", "", `{}`), 400, "invalid_request", "token field is required")
 	wantProblem(t, h.do("POST", "/v1/token/validate", "", nil), 400, "invalid_request", "malformed JSON body")
 	wantProblem(t, h.do("POST", "/v1/token/validate", "", `{"token":1}`), 400, "invalid_request", "malformed JSON body")
-	wantProblem(t, h.do("POST", "/v1/token/validate", "", `{"token":"x"} {}`), 400, "invalid_request", "malformed JSON body")
+	// Parity: data after the JSON value is ignored (§4).
+	if r := h.do("POST", "/v1/token/validate", "", `{"token":"x"} {}`); r.Code != 200 || string(r.Body) != `{"valid":false,"error":"token is invalid or expired"}`+"\n" {
+		t.Fatalf("trailing data: %d %s", r.Code, r.Body)
+	}
 	wantStatus(t, h.do("POST", "/v1/token/validate", "", `{"token":"x","extra":[1,2]}`), 200)
 
 	// Expired, released, renewed-away and revoked tokens are all the same generic invalid.
@@ -139,7 +142,7 @@ func TestRelease(t *testing.T) {
 		t.Fatalf("event %+v", ev)
 	}
 	wantProblem(t, h.do("POST", "/v1/token/release", a.Token, nil), 401, "unauthorized", "token verification failed")
-	if ev := h.lastEvent(); ev.EventType != evTokenAuthFailed || ev.Detail != "token verification failed: token revoked | path=/v1/token/release" {
+	if ev := h.lastEvent(); ev.EventType != evTokenAuthFailed || ev.Detail != "token verification failed: token has been revoked | path=/v1/token/release" {
 		t.Fatalf("event %+v", ev)
 	}
 }
@@ -179,11 +182,11 @@ func TestDelegate(t *testing.T) {
 	rec := d.DelegationChain[0]
 	at := rfc3339Nano(h.clock.Now())
 	if rec.Agent != hosp.ID || !slices.Equal(rec.Scope, []string{"read:analytics:hospital", "write:reports:hospital"}) ||
-		rec.DelegatedAt != at || at != "2026-11-26T20:00:00.287835008Z" || !reHex128.MatchString(rec.Signature) {
+		rfc3339Nano(rec.DelegatedAt) != at || at != "2026-11-26T20:00:00.287835008Z" || !reHex128.MatchString(rec.Signature) {
 		t.Fatalf("record %+v", rec)
 	}
 	sig, _ := hex.DecodeString(rec.Signature)
-	msg := hosp.ID + "|read:analytics:hospital,write:reports:hospital|" + rec.DelegatedAt
+	msg := hosp.ID + "|read:analytics:hospital,write:reports:hospital|" + at
 	if !ed25519.Verify(h.s.PublicKey(), []byte(msg), sig) {
 		t.Fatal("record signature does not verify with the broker key")
 	}
@@ -239,7 +242,7 @@ func TestDelegate(t *testing.T) {
 		h.delegate(x.Token, x.ID, odd, 0).decode(t, &d)
 		c := tokenClaims(t, d.AccessToken)
 		rec := c.DelegationChain[0]
-		want := fmt.Sprintf(`[{"agent":%q,"scope":["read:data:\u003ca\u0026b\u003e"],"delegated_at":%q,"signature":%q}]`, x.ID, rec.DelegatedAt, rec.Signature)
+		want := fmt.Sprintf(`[{"agent":%q,"scope":["read:data:\u003ca\u0026b\u003e"],"delegated_at":%q,"signature":%q}]`, x.ID, rfc3339Nano(rec.DelegatedAt), rec.Signature)
 		sum := sha256.Sum256([]byte(want))
 		if c.ChainHash != hex.EncodeToString(sum[:]) {
 			t.Fatalf("chain_hash does not match escaped %s", want)
