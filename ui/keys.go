@@ -1,0 +1,145 @@
+package ui
+
+import "charm.land/bubbles/v2/key"
+
+// KeyMap is every key binding of the console, grouped by screen. Bindings
+// that do not apply to the current screen are disabled (see forMode), which
+// also hides them from the help.
+type KeyMap struct {
+	// Main screen.
+	Up          key.Binding
+	Down        key.Binding
+	Step        key.Binding
+	RunAll      key.Binding
+	Cross       key.Binding
+	Isolation   key.Binding
+	Matrix      key.Binding
+	Renew       key.Binding
+	Release     key.Binding
+	Revoke      key.Binding
+	Delegate    key.Binding
+	OverCeiling key.Binding
+	Audit       key.Binding
+	Preview     key.Binding
+	LogUp       key.Binding
+	LogDown     key.Binding
+	Close       key.Binding
+
+	// Cross-tenant form.
+	FieldPrev key.Binding
+	FieldNext key.Binding
+	ValuePrev key.Binding
+	ValueNext key.Binding
+	Run       key.Binding
+	Released  key.Binding
+	Cancel    key.Binding
+
+	// Revoke menu.
+	MenuUp   key.Binding
+	MenuDown key.Binding
+	Choose   key.Binding
+
+	// Audit screen.
+	Filter      key.Binding
+	FilterValue key.Binding
+	ScrollUp    key.Binding
+	ScrollDown  key.Binding
+	Back        key.Binding
+
+	// Everywhere.
+	Help key.Binding
+	Quit key.Binding
+}
+
+// DefaultKeyMap returns the console's bindings.
+func DefaultKeyMap() KeyMap {
+	b := func(keys []string, k, desc string) key.Binding {
+		return key.NewBinding(key.WithKeys(keys...), key.WithHelp(k, desc))
+	}
+	return KeyMap{
+		Up:          b([]string{"up", "k"}, "↑/k", "previous tenant"),
+		Down:        b([]string{"down", "j"}, "↓/j", "next tenant"),
+		Step:        b([]string{"enter", "space"}, "enter", "next stage"),
+		RunAll:      b([]string{"a"}, "a", "run all"),
+		Cross:       b([]string{"x"}, "x", "cross-tenant"),
+		Isolation:   b([]string{"i"}, "i", "isolation check"),
+		Matrix:      b([]string{"m"}, "m", "matrix"),
+		Renew:       b([]string{"r"}, "r", "renew"),
+		Release:     b([]string{"d"}, "d", "release"),
+		Revoke:      b([]string{"v"}, "v", "revoke"),
+		Delegate:    b([]string{"g"}, "g", "delegation"),
+		OverCeiling: b([]string{"o"}, "o", "over-ceiling"),
+		Audit:       b([]string{"A"}, "A", "audit"),
+		Preview:     b([]string{"p"}, "p", "data preview"),
+		LogUp:       b([]string{"pgup", "K"}, "pgup", "log back"),
+		LogDown:     b([]string{"pgdown", "J"}, "pgdn", "log forward"),
+		Close:       b([]string{"esc"}, "esc", "close panel"),
+
+		FieldPrev: b([]string{"left", "shift+tab", "h"}, "←/shift+tab", "previous field"),
+		FieldNext: b([]string{"right", "tab", "l"}, "→/tab", "next field"),
+		ValuePrev: b([]string{"up", "k"}, "↑", "previous value"),
+		ValueNext: b([]string{"down", "j"}, "↓", "next value"),
+		Run:       b([]string{"enter"}, "enter", "run attempt"),
+		Released:  b([]string{"u"}, "u", "use released token"),
+		Cancel:    b([]string{"esc"}, "esc", "cancel"),
+
+		MenuUp:   b([]string{"up", "k"}, "↑", "up"),
+		MenuDown: b([]string{"down", "j"}, "↓", "down"),
+		Choose:   b([]string{"enter"}, "enter", "revoke"),
+
+		Filter:      b([]string{"f", "tab"}, "f/tab", "next filter"),
+		FilterValue: b([]string{"left", "right", "h", "l"}, "←/→", "change filter"),
+		ScrollUp:    b([]string{"up", "k", "pgup"}, "↑", "scroll up"),
+		ScrollDown:  b([]string{"down", "j", "pgdown"}, "↓", "scroll down"),
+		Back:        b([]string{"esc"}, "esc", "back"),
+
+		Help: b([]string{"?"}, "?", "help"),
+		Quit: b([]string{"q", "ctrl+c"}, "q", "quit"),
+	}
+}
+
+// forMode returns a copy of k with only the bindings of mode enabled.
+func (k KeyMap) forMode(md mode) KeyMap {
+	main := md == modeMain
+	for _, b := range []*key.Binding{&k.Up, &k.Down, &k.Step, &k.RunAll, &k.Cross, &k.Isolation, &k.Matrix,
+		&k.Renew, &k.Release, &k.Revoke, &k.Delegate, &k.OverCeiling, &k.Audit, &k.Preview, &k.LogUp, &k.LogDown, &k.Close} {
+		b.SetEnabled(main)
+	}
+	cross := md == modeCross
+	for _, b := range []*key.Binding{&k.FieldPrev, &k.FieldNext, &k.ValuePrev, &k.ValueNext, &k.Run, &k.Released} {
+		b.SetEnabled(cross)
+	}
+	k.Cancel.SetEnabled(cross || md == modeRevoke)
+	revoke := md == modeRevoke
+	for _, b := range []*key.Binding{&k.MenuUp, &k.MenuDown, &k.Choose} {
+		b.SetEnabled(revoke)
+	}
+	audit := md == modeAudit
+	for _, b := range []*key.Binding{&k.Filter, &k.FilterValue, &k.ScrollUp, &k.ScrollDown, &k.Back} {
+		b.SetEnabled(audit)
+	}
+	return k
+}
+
+// ShortHelp is the one-line help of the current screen (help.KeyMap).
+func (k KeyMap) ShortHelp() []key.Binding {
+	return []key.Binding{
+		k.Step, k.RunAll, k.Cross, k.Isolation, k.Matrix, k.Revoke, k.Delegate, k.OverCeiling, k.Audit,
+		k.FieldNext, k.ValueNext, k.Run, k.Released, k.Cancel,
+		k.MenuDown, k.Choose,
+		k.Filter, k.FilterValue, k.ScrollDown, k.Back,
+	}
+}
+
+// FullHelp is the help shown by "?" (help.KeyMap).
+func (k KeyMap) FullHelp() [][]key.Binding {
+	return [][]key.Binding{
+		{k.Up, k.Down, k.Step, k.RunAll, k.Preview},
+		{k.Cross, k.Isolation, k.Matrix, k.OverCeiling, k.Delegate},
+		{k.Renew, k.Release, k.Revoke, k.Audit},
+		{k.LogUp, k.LogDown, k.Close, k.Help, k.Quit},
+		{k.FieldPrev, k.FieldNext, k.ValuePrev, k.ValueNext, k.Run, k.Released, k.Cancel},
+		{k.MenuUp, k.MenuDown, k.Choose},
+		{k.Filter, k.FilterValue, k.ScrollUp, k.ScrollDown, k.Back},
+	}
+}

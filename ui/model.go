@@ -1,0 +1,804 @@
+package ui
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"charm.land/bubbles/v2/help"
+	"charm.land/bubbles/v2/key"
+	"charm.land/bubbles/v2/spinner"
+	tea "charm.land/bubbletea/v2"
+
+	"github.com/tenantui/tenantui/pipeline"
+)
+
+// Controller is what the console drives. The pipeline's *Runner satisfies
+// it; tests pass a fake. Every method may block except Snapshot, LiveAgents
+// and AdminAvailable, and the console calls all of them from Cmds only.
+type Controller interface {
+	// Snapshot returns every tenant's state. It is cheap and in memory.
+	Snapshot() []pipeline.TenantState
+	// Step advances the tenant one stage (create → extract → transform →
+	// load → release).
+	Step(ctx context.Context, tenant string) error
+	// RunAll runs every tenant's remaining stages.
+	RunAll(ctx context.Context) error
+	// Probe tries op on target's data with actor's agent, through the local
+	// check and the store.
+	Probe(ctx context.Context, actor, target string, op pipeline.Op) (pipeline.ProbeResult, error)
+	// ProbeReleased is Probe presenting the actor's released, expired or
+	// revoked token on purpose.
+	ProbeReleased(ctx context.Context, actor, target string, op pipeline.Op) (pipeline.ProbeResult, error)
+	// IsolationCheck runs the seed's cross-tenant isolation check.
+	IsolationCheck(ctx context.Context) (pipeline.IsolationResult, error)
+	// Matrix probes every actor × target × operation.
+	Matrix(ctx context.Context) (pipeline.MatrixResult, error)
+	// Renew renews the tenant's agent token.
+	Renew(ctx context.Context, tenant string) error
+	// Release releases the tenant's agent token.
+	Release(ctx context.Context, tenant string) error
+	// ReleaseAll releases every live agent and returns how many.
+	ReleaseAll(ctx context.Context) (int, error)
+	// LiveAgents counts agents neither released, revoked nor expired.
+	LiveAgents() int
+	// Revoke revokes the tenant's agent at level token, agent, task or chain.
+	Revoke(ctx context.Context, tenant string, level string) error
+	// Delegate has from's agent delegate scope to to's agent.
+	Delegate(ctx context.Context, from, to string, scope []string) (pipeline.DelegationResult, error)
+	// CreateOverCeiling asks for an agent with read:billing:<tenant>, outside
+	// the app's ceiling, and returns the broker's decision.
+	CreateOverCeiling(ctx context.Context, tenant string) (pipeline.Access, error)
+	// Audit lists the broker's audit trail matching f.
+	Audit(ctx context.Context, f pipeline.AuditFilter) (pipeline.AuditResult, error)
+	// AdminAvailable reports whether revoke and audit can be used, and if
+	// not, why.
+	AdminAvailable() (bool, string)
+}
+
+// BrokerInfo describes the broker for the header.
+type BrokerInfo struct {
+	URL      string
+	Mode     string // "embedded" or "external"
+	Version  string
+	Healthy  bool
+	ClientID string // the app's client ID, already shortened
+}
+
+// Options is everything the console takes from outside.
+type Options struct {
+	// Events are the pipeline's events. The console listens until the
+	// channel is closed.
+	Events <-chan pipeline.Event
+	// Control runs the pipeline.
+	Control Controller
+	// Tenants is the catalog, in display order.
+	Tenants []pipeline.Tenant
+	// Broker is shown in the header.
+	Broker BrokerInfo
+	// TTL is the agents' lifetime, the countdown's full scale when a token
+	// does not say (default 5 minutes).
+	TTL time.Duration
+	// Now is the clock (default time.Now). Tests pin it.
+	Now func() time.Time
+	// QueryBackground asks the terminal for its background colour to pick
+	// light or dark styles. Off in tests: the reply never comes there.
+	QueryBackground bool
+}
+
+// Minimum and wide terminal sizes.
+const (
+	minWidth  = 80
+	minHeight = 24
+	wideWidth = 120
+)
+
+// mode is which screen has the keyboard.
+type mode int
+
+const (
+	modeMain   mode = iota
+	modeCross       // cross-tenant form
+	modeRevoke      // revoke menu
+	modeAudit       // audit screen
+)
+
+// detailKind is what the detail pane shows.
+type detailKind int
+
+const (
+	detailNone detailKind = iota
+	detailProbe
+	detailIsolation
+	detailMatrix
+	detailDelegation
+	detailOverCeiling
+	detailPreview
+	detailForm // the cross-tenant form (modeCross)
+	detailMenu // the revoke menu (modeRevoke)
+)
+
+// Model is the console: the one tea.Model of the package. Panes are plain
+// structs it owns and renders.
+type Model struct {
+	ctrl    Controller
+	events  <-chan pipeline.Event
+	now     func() time.Time
+	queryBG bool
+	broker  BrokerInfo
+	ttl     time.Duration
+
+	keys KeyMap // all bindings
+	km   KeyMap // bindings of the current mode
+	help help.Model
+	spin spinner.Model
+	st   Styles
+
+	width, height int
+	mode          mode
+	showHelp      bool
+
+	tp     tenantsPane
+	log    logPane
+	detail detailKind
+	form   crossForm
+	menu   revokeMenu
+	audit  auditPane
+	probe  probeState
+	iso    isolationState
+	matrix matrixState
+	deleg  delegationState
+	over   overCeilingState
+	admin  adminState
+
+	status       string
+	statusErr    bool
+	busy         int    // Controller calls in flight
+	busyLabel    string // what the latest one does
+	spinning     bool   // a spinner tick chain is alive
+	animating    bool   // something on screen shows the spinner
+	tableRunning bool   // the tenants table shows a running stage
+	runAll       bool
+
+	refreshing, refreshAgain bool
+	eventsDone               bool
+
+	gen int // tick chain generation
+
+	quitting   bool
+	released   int
+	releaseErr error
+
+	ver   versions
+	cache *viewCache
+}
+
+// New returns the console for opts.
+func New(opts Options) Model {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.TTL <= 0 {
+		opts.TTL = 5 * time.Minute
+	}
+	st := NewStyles(true)
+	keys := DefaultKeyMap()
+	h := help.New()
+	h.Styles = st.Help
+	m := Model{
+		ctrl:    opts.Control,
+		events:  opts.Events,
+		now:     opts.Now,
+		queryBG: opts.QueryBackground,
+		broker:  opts.Broker,
+		ttl:     opts.TTL,
+		keys:    keys,
+		km:      keys.forMode(modeMain),
+		help:    h,
+		spin:    spinner.New(spinner.WithSpinner(spinner.MiniDot), spinner.WithStyle(st.Spinner)),
+		st:      st,
+		tp:      newTenantsPane(append([]pipeline.Tenant(nil), opts.Tenants...)),
+		gen:     1,
+		cache:   &viewCache{},
+		status:  "ready: ↑/↓ picks a tenant, enter runs its next stage",
+	}
+	m.touchAll()
+	return m
+}
+
+// Quitting reports whether the user asked to quit.
+func (m Model) Quitting() bool { return m.quitting }
+
+// Released is how many agents the console released on the way out.
+func (m Model) Released() int { return m.released }
+
+// ReleaseErr is the error of the release on the way out, if any.
+func (m Model) ReleaseErr() error { return m.releaseErr }
+
+// Init starts the clock, the event listener, the first snapshot and the
+// admin check.
+func (m Model) Init() tea.Cmd {
+	cmds := []tea.Cmd{tick(m.gen), waitForEvent(m.events)}
+	if m.ctrl != nil {
+		cmds = append(cmds, refreshCmd(m.ctrl), adminCmd(m.ctrl))
+	}
+	if m.queryBG {
+		cmds = append(cmds, tea.RequestBackgroundColor)
+	}
+	return tea.Batch(cmds...)
+}
+
+// Update handles, in order: window size, keys, domain messages, ticks, then
+// the spinner.
+func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	var cmd tea.Cmd
+	switch msg := msg.(type) {
+	case tea.WindowSizeMsg:
+		m.width, m.height = msg.Width, msg.Height
+		m.help.SetWidth(msg.Width)
+		m.tp.scrollTo(m.tenantRows())
+		m.touch(&m.ver.tenants)
+	case tea.BackgroundColorMsg:
+		m.setStyles(msg.IsDark())
+
+	case tea.KeyPressMsg:
+		m, cmd = m.handleKey(msg)
+
+	case eventMsg:
+		cmd = m.onEvent(pipeline.Event(msg))
+	case eventsClosedMsg:
+		m.eventsDone = true
+	case snapshotMsg:
+		m.applySnapshot(msg.snap)
+		m.refreshing = false
+		if m.refreshAgain {
+			m.refreshAgain = false
+			cmd = m.requestRefresh()
+		}
+	case adminMsg:
+		m.admin = adminState{known: true, ok: msg.ok, why: msg.why}
+		m.touch(&m.ver.detail)
+		m.touch(&m.ver.audit)
+
+	case stepDoneMsg:
+		m.done(msg.snap)
+		if i, ok := m.tp.index[msg.tenant]; ok {
+			m.tp.stages[i].inflight = false
+		}
+		if msg.err != nil {
+			m.fail("step "+msg.tenant, msg.err)
+		} else if i, ok := m.tp.index[msg.tenant]; ok {
+			m.setStatus(fmt.Sprintf("%s: %s done", msg.tenant, m.tp.states[i].Stage), false)
+		}
+	case runAllDoneMsg:
+		m.done(msg.snap)
+		m.runAll = false
+		if msg.err != nil {
+			m.fail("run all", msg.err)
+		} else {
+			m.setStatus(fmt.Sprintf("all %d tenants ran through release", len(m.tp.tenants)), false)
+		}
+	case probeDoneMsg:
+		m.done(msg.snap)
+		m.probe.pending, m.probe.res = false, msg.res
+		m.probe.err = errText(msg.err)
+		m.touch(&m.ver.detail)
+		if msg.err != nil {
+			m.fail("cross-tenant attempt", msg.err)
+		} else {
+			r := msg.res
+			m.setStatus(fmt.Sprintf("%s agent → %s %s: local %s, store %s", r.Actor, r.Target, r.Op.Label(),
+				r.Local.Verdict(), r.Store.Verdict()), false)
+		}
+	case isolationDoneMsg:
+		m.done(msg.snap)
+		m.iso = isolationState{res: msg.res, err: errText(msg.err)}
+		m.touch(&m.ver.detail)
+		switch {
+		case msg.err != nil:
+			m.fail("isolation check", msg.err)
+		case msg.res.Passed:
+			m.setStatus("Cross-tenant isolation verified.", false)
+		default:
+			m.setStatus("Cross-tenant isolation FAILED", true)
+		}
+	case matrixDoneMsg:
+		m.done(msg.snap)
+		m.matrix = matrixState{res: msg.res, err: errText(msg.err)}
+		m.touch(&m.ver.detail)
+		if msg.err != nil {
+			m.fail("matrix", msg.err)
+		} else {
+			m.setStatus(fmt.Sprintf("matrix: %d probes, %d failures", len(msg.res.Probes), msg.res.Failures), msg.res.Failures > 0)
+		}
+	case renewDoneMsg:
+		m.done(msg.snap)
+		if msg.err != nil {
+			m.fail("renew "+msg.tenant, msg.err)
+		} else {
+			m.setStatus(msg.tenant+" agent renewed: new jti, fresh countdown; the old token is dead", false)
+			m.gen++ // restart the clock in step with the new countdown
+			cmd = tick(m.gen)
+		}
+	case releaseDoneMsg:
+		m.done(msg.snap)
+		if msg.err != nil {
+			m.fail("release "+msg.tenant, msg.err)
+		} else {
+			m.setStatus(msg.tenant+" agent released: its token is revoked", false)
+		}
+	case revokeDoneMsg:
+		m.done(msg.snap)
+		if msg.err != nil {
+			m.fail("revoke "+msg.tenant, msg.err)
+		} else {
+			m.setStatus(fmt.Sprintf("%s agent revoked at level %s", msg.tenant, msg.level), false)
+		}
+	case delegateDoneMsg:
+		m.done(msg.snap)
+		m.deleg = delegationState{from: msg.from, to: msg.to, results: msg.results, err: errText(msg.err)}
+		m.touch(&m.ver.detail)
+		if msg.err != nil {
+			m.fail("delegate", msg.err)
+		} else {
+			m.setStatus(fmt.Sprintf("delegation %s → %s: cross-tenant scope refused, own scope delegated", msg.from, msg.to), false)
+		}
+	case overCeilingDoneMsg:
+		m.done(msg.snap)
+		m.over = overCeilingState{tenant: msg.tenant, access: msg.access, err: errText(msg.err)}
+		m.touch(&m.ver.detail)
+		if msg.err != nil {
+			m.fail("over-ceiling", msg.err)
+		} else {
+			m.setStatus(fmt.Sprintf("over-ceiling agent for %s: broker says %s", msg.tenant, msg.access.Verdict()), false)
+		}
+	case auditDoneMsg:
+		m.done(nil)
+		if msg.filter == m.audit.filter() || msg.filter == (pipeline.AuditFilter{}) {
+			if msg.err != nil {
+				m.audit.err = msg.err.Error()
+				m.fail("audit", msg.err)
+			} else {
+				m.audit.setResult(msg.filter, msg.res)
+				if msg.filter != m.audit.filter() { // the unfiltered trail arrived for choices only
+					cmd = m.call("filtering the audit trail…", auditCmd(m.ctrl, m.audit.filter()))
+				}
+			}
+			m.audit.loading = cmd != nil
+			m.touch(&m.ver.audit)
+		}
+	case releaseAllDoneMsg:
+		m.busy = max(m.busy-1, 0)
+		m.released, m.releaseErr = msg.n, msg.err
+		if msg.err != nil {
+			m.setStatus(fmt.Sprintf("released %d agents; error: %v", msg.n, msg.err), true)
+		} else {
+			m.setStatus(fmt.Sprintf("released %s; bye", plural(msg.n, "agent")), false)
+		}
+		return m, tea.Quit
+
+	case tickMsg:
+		if msg.gen != m.gen {
+			return m, nil // a stale chain
+		}
+		if now := m.now(); !m.tp.nextExpiry.IsZero() && !now.Before(m.tp.nextExpiry) {
+			m.tp.recount(now) // an agent just expired: the table shows it
+			m.touch(&m.ver.tenants)
+		}
+		return m, tick(m.gen)
+
+	case spinner.TickMsg:
+		if !m.animating {
+			m.spinning = false // let the chain die
+			return m, nil
+		}
+		m.spin, cmd = m.spin.Update(msg)
+		return m, cmd
+	}
+	m.tableRunning = m.tp.anyRunning()
+	m.animating = m.busy > 0 || m.tableRunning || m.pending()
+	if m.animating && !m.spinning {
+		m.spinning = true
+		cmd = tea.Batch(cmd, m.spin.Tick)
+	}
+	return m, cmd
+}
+
+// pending reports whether a detail pane waits for a result.
+func (m *Model) pending() bool {
+	return m.probe.pending || m.iso.pending || m.matrix.pending || m.deleg.pending || m.over.pending ||
+		(m.mode == modeAudit && m.audit.loading)
+}
+
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+func plural(n int, s string) string {
+	if n == 1 {
+		return "1 " + s
+	}
+	return fmt.Sprintf("%d %ss", n, s)
+}
+
+// handleKey routes a key press by mode.
+func (m Model) handleKey(k tea.KeyPressMsg) (Model, tea.Cmd) {
+	if m.quitting {
+		if k.String() == "ctrl+c" {
+			return m, tea.Quit // second ctrl+c: do not wait for the release
+		}
+		return m, nil
+	}
+	switch {
+	case key.Matches(k, m.km.Quit):
+		return m.quit()
+	case key.Matches(k, m.km.Help):
+		m.showHelp = !m.showHelp
+		m.help.ShowAll = m.showHelp
+		return m, nil
+	}
+	switch m.mode {
+	case modeCross:
+		return m.crossKey(k)
+	case modeRevoke:
+		return m.revokeKey(k)
+	case modeAudit:
+		return m.auditKey(k)
+	}
+	return m.mainKey(k)
+}
+
+func (m Model) mainKey(k tea.KeyPressMsg) (Model, tea.Cmd) {
+	km := m.km
+	i := m.tp.selected()
+	var t pipeline.Tenant
+	if i >= 0 {
+		t = m.tp.tenants[i]
+	}
+	switch {
+	case key.Matches(k, km.Up):
+		m.tp.move(-1, m.tenantRows())
+		m.touch(&m.ver.tenants)
+	case key.Matches(k, km.Down):
+		m.tp.move(1, m.tenantRows())
+		m.touch(&m.ver.tenants)
+	case key.Matches(k, km.Close):
+		switch {
+		case m.showHelp:
+			m.showHelp = false
+		case m.detail != detailNone:
+			m.detail = detailNone
+			m.touch(&m.ver.detail)
+		default:
+			m.log.back = 0
+			m.touch(&m.ver.log)
+		}
+	case key.Matches(k, km.LogUp):
+		m.log.scroll(-max(m.logRows()-1, 1), m.logRows())
+		m.touch(&m.ver.log)
+	case key.Matches(k, km.LogDown):
+		m.log.scroll(max(m.logRows()-1, 1), m.logRows())
+		m.touch(&m.ver.log)
+	case key.Matches(k, km.Preview):
+		if m.detail == detailPreview {
+			m.detail = detailNone
+		} else {
+			m.detail = detailPreview
+		}
+		m.touch(&m.ver.detail)
+	}
+	if i < 0 || m.ctrl == nil {
+		if key.Matches(k, km.Step, km.RunAll, km.Cross, km.Isolation, km.Matrix, km.Renew, km.Release,
+			km.Revoke, km.Delegate, km.OverCeiling, km.Audit) {
+			m.setStatus("nothing to drive: no tenants or no controller", true)
+		}
+		return m, nil
+	}
+	s := &m.tp.states[i]
+	switch {
+	case key.Matches(k, km.Step):
+		if m.tp.stages[i].inflight || m.runAll {
+			m.setStatus(t.ID+" is busy: wait for the running stage", true)
+			return m, nil
+		}
+		m.tp.stages[i].inflight = true
+		m.touch(&m.ver.tenants)
+		return m, m.call(fmt.Sprintf("%s: %s…", t.ID, nextStage(s)), stepCmd(m.ctrl, t.ID))
+	case key.Matches(k, km.RunAll):
+		if m.runAll {
+			m.setStatus("already running every tenant", true)
+			return m, nil
+		}
+		m.runAll = true
+		return m, m.call(fmt.Sprintf("running all %d tenants…", len(m.tp.tenants)), runAllCmd(m.ctrl))
+	case key.Matches(k, km.Cross):
+		m.form.open(i, len(m.tp.tenants))
+		m.setMode(modeCross)
+	case key.Matches(k, km.Isolation):
+		m.iso = isolationState{pending: true}
+		m.showDetail(detailIsolation)
+		return m, m.call("isolation check…", isolationCmd(m.ctrl))
+	case key.Matches(k, km.Matrix):
+		m.matrix = matrixState{pending: true}
+		m.showDetail(detailMatrix)
+		return m, m.call("probing every actor × target…", matrixCmd(m.ctrl))
+	case key.Matches(k, km.Renew):
+		if s.Agent == nil {
+			m.setStatus(t.ID+" has no agent yet: press enter to create one", true)
+			return m, nil
+		}
+		return m, m.call("renewing "+t.ID+" agent…", renewCmd(m.ctrl, t.ID))
+	case key.Matches(k, km.Release):
+		switch st := effectiveState(s.Agent, m.now()); st {
+		case pipeline.AgentNone:
+			m.setStatus(t.ID+" has no agent yet: press enter to create one", true)
+			return m, nil
+		case pipeline.AgentReleased:
+			m.setStatus(t.ID+" agent is already released", false)
+			return m, nil
+		}
+		return m, m.call("releasing "+t.ID+" agent…", releaseCmd(m.ctrl, t.ID))
+	case key.Matches(k, km.Revoke):
+		m.menu = revokeMenu{tenant: i}
+		m.setMode(modeRevoke)
+	case key.Matches(k, km.Delegate):
+		if len(m.tp.tenants) < 2 {
+			m.setStatus("delegation needs two tenants", true)
+			return m, nil
+		}
+		to := m.tp.tenants[(i+1)%len(m.tp.tenants)]
+		m.deleg = delegationState{from: t.ID, to: to.ID, pending: true}
+		m.showDetail(detailDelegation)
+		return m, m.call(fmt.Sprintf("%s agent delegating to %s agent…", t.ID, to.ID), delegateCmd(m.ctrl, t, to))
+	case key.Matches(k, km.OverCeiling):
+		m.over = overCeilingState{tenant: t.ID, pending: true}
+		m.showDetail(detailOverCeiling)
+		return m, m.call("asking for read:billing:"+t.ID+"…", overCeilingCmd(m.ctrl, t.ID))
+	case key.Matches(k, km.Audit):
+		m.setMode(modeAudit)
+		m.audit.loading = true
+		m.touch(&m.ver.audit)
+		if m.admin.known && !m.admin.ok {
+			m.audit.loading = false
+			return m, nil
+		}
+		return m, m.call("fetching the audit trail…", auditCmd(m.ctrl, pipeline.AuditFilter{}))
+	}
+	return m, nil
+}
+
+func (m Model) crossKey(k tea.KeyPressMsg) (Model, tea.Cmd) {
+	km := m.km
+	n := len(m.tp.tenants)
+	switch {
+	case key.Matches(k, km.Cancel):
+		m.setMode(modeMain)
+	case key.Matches(k, km.FieldPrev):
+		m.form.moveField(-1)
+	case key.Matches(k, km.FieldNext):
+		m.form.moveField(1)
+	case key.Matches(k, km.ValuePrev):
+		m.form.change(-1, n)
+	case key.Matches(k, km.ValueNext):
+		m.form.change(1, n)
+	case key.Matches(k, km.Run, km.Released):
+		if n == 0 || m.ctrl == nil {
+			m.setMode(modeMain)
+			return m, nil
+		}
+		released := key.Matches(k, km.Released)
+		a, t := m.tp.tenants[m.form.actor].ID, m.tp.tenants[m.form.target].ID
+		m.probe = probeState{actor: a, target: t, op: m.form.op, released: released, pending: true}
+		m.setMode(modeMain)
+		m.showDetail(detailProbe)
+		label := fmt.Sprintf("%s agent → %s %s…", a, t, m.form.op.Label())
+		return m, m.call(label, probeCmd(m.ctrl, a, t, m.form.op, released))
+	}
+	m.touch(&m.ver.detail)
+	return m, nil
+}
+
+func (m Model) revokeKey(k tea.KeyPressMsg) (Model, tea.Cmd) {
+	km := m.km
+	switch {
+	case key.Matches(k, km.Cancel):
+		m.setMode(modeMain)
+	case key.Matches(k, km.MenuUp):
+		m.menu.move(-1)
+	case key.Matches(k, km.MenuDown):
+		m.menu.move(1)
+	case key.Matches(k, km.Choose):
+		t := m.tp.tenants[m.menu.tenant]
+		level := revokeLevels[m.menu.sel]
+		switch {
+		case !m.admin.ok:
+			why := m.admin.why
+			if !m.admin.known {
+				why = "admin availability unknown yet"
+			}
+			m.setStatus("revoke unavailable: "+why, true)
+			return m, nil
+		case m.tp.states[m.menu.tenant].Agent == nil:
+			m.setStatus(t.ID+" has no agent to revoke", true)
+			return m, nil
+		}
+		m.setMode(modeMain)
+		return m, m.call(fmt.Sprintf("revoking %s agent (%s)…", t.ID, level), revokeCmd(m.ctrl, t.ID, level))
+	}
+	m.touch(&m.ver.detail)
+	return m, nil
+}
+
+func (m Model) auditKey(k tea.KeyPressMsg) (Model, tea.Cmd) {
+	km := m.km
+	rows := m.auditRows()
+	switch {
+	case key.Matches(k, km.Back):
+		m.setMode(modeMain)
+		return m, nil
+	case key.Matches(k, km.Filter):
+		m.audit.focus = (m.audit.focus + 1) % len(auditFilterNames)
+	case key.Matches(k, km.FilterValue):
+		d := 1
+		if s := k.String(); s == "left" || s == "h" {
+			d = -1
+		}
+		before := m.audit.filter()
+		m.audit.change(d)
+		if f := m.audit.filter(); f != before && m.ctrl != nil && m.admin.ok {
+			m.audit.loading = true
+			m.touch(&m.ver.audit)
+			return m, m.call("filtering the audit trail…", auditCmd(m.ctrl, f))
+		}
+	case key.Matches(k, km.ScrollUp):
+		d := 1
+		if k.String() == "pgup" {
+			d = rows - 1
+		}
+		m.audit.scroll(-d, rows)
+	case key.Matches(k, km.ScrollDown):
+		d := 1
+		if k.String() == "pgdown" {
+			d = rows - 1
+		}
+		m.audit.scroll(d, rows)
+	}
+	m.touch(&m.ver.audit)
+	return m, nil
+}
+
+// quit releases every live agent, visibly, then quits.
+func (m Model) quit() (Model, tea.Cmd) {
+	m.quitting = true
+	if m.ctrl == nil {
+		return m, tea.Quit
+	}
+	m.tp.recount(m.now())
+	m.setStatus("", false)
+	return m, m.call(fmt.Sprintf("releasing %s…", plural(m.tp.live, "agent")), releaseAllCmd(m.ctrl))
+}
+
+// call starts a Controller call: the spinner runs until its result arrives.
+func (m *Model) call(label string, c tea.Cmd) tea.Cmd {
+	m.busy++
+	m.busyLabel = label
+	m.animating = true
+	if m.spinning {
+		return c
+	}
+	m.spinning = true
+	return tea.Batch(c, m.spin.Tick)
+}
+
+// done ends a Controller call and applies its snapshot.
+func (m *Model) done(snap snapshot) {
+	m.busy = max(m.busy-1, 0)
+	if m.busy == 0 {
+		m.busyLabel = ""
+	}
+	if snap != nil {
+		m.applySnapshot(snap)
+	}
+}
+
+func (m *Model) applySnapshot(snap snapshot) {
+	if snap == nil {
+		return
+	}
+	if len(m.tp.tenants) == 0 && len(snap) > 0 { // no catalog given: take the runner's
+		ts := make([]pipeline.Tenant, len(snap))
+		for i, s := range snap {
+			ts[i] = s.Tenant
+		}
+		m.tp = newTenantsPane(ts)
+	}
+	m.tp.applySnapshot(snap, m.now())
+	m.tp.scrollTo(m.tenantRows())
+	m.touch(&m.ver.tenants)
+}
+
+// onEvent logs an event, records stage decisions and refreshes the states
+// when the event changed one.
+func (m *Model) onEvent(ev pipeline.Event) tea.Cmd {
+	if e, ok := entryFor(ev); ok {
+		if e.tag != tagError || !m.recentError(ev.Err) {
+			m.log.add(e)
+			m.touch(&m.ver.log)
+		}
+	}
+	if m.tp.applyEvent(ev) {
+		m.touch(&m.ver.tenants)
+	}
+	cmds := []tea.Cmd{waitForEvent(m.events)}
+	switch ev.Kind {
+	case pipeline.EventDecision, pipeline.EventDelegated, pipeline.EventInfo:
+	default:
+		cmds = append(cmds, m.requestRefresh())
+	}
+	return tea.Batch(cmds...)
+}
+
+// requestRefresh asks for a snapshot, at most one in flight.
+func (m *Model) requestRefresh() tea.Cmd {
+	if m.ctrl == nil {
+		return nil
+	}
+	if m.refreshing {
+		m.refreshAgain = true
+		return nil
+	}
+	m.refreshing = true
+	return refreshCmd(m.ctrl)
+}
+
+// fail reports a failed Controller call in the status line and the log.
+func (m *Model) fail(op string, err error) {
+	text := oneLine(err.Error())
+	m.setStatus(op+": "+text, true)
+	if !m.recentError(text) {
+		m.log.add(logEntry{at: m.now(), tag: tagError, label: "console", text: op + ": " + text})
+		m.touch(&m.ver.log)
+	}
+}
+
+// recentError reports whether one of the last log entries is an error
+// mentioning text: the runner and the console may both report a failure.
+func (m *Model) recentError(text string) bool {
+	if text == "" {
+		return false
+	}
+	es := m.log.visible()
+	for k := len(es) - 1; k >= max(len(es)-10, 0); k-- {
+		if es[k].tag == tagError && strings.Contains(es[k].text, text) {
+			return true
+		}
+	}
+	return false
+}
+
+func (m *Model) setStatus(s string, isErr bool) {
+	m.status, m.statusErr = s, isErr
+}
+
+func (m *Model) setMode(md mode) {
+	m.mode = md
+	m.km = m.keys.forMode(md)
+	m.touch(&m.ver.detail)
+	m.touch(&m.ver.audit)
+}
+
+func (m *Model) showDetail(d detailKind) {
+	m.detail = d
+	m.touch(&m.ver.detail)
+}
+
+func (m *Model) setStyles(dark bool) {
+	m.st = NewStyles(dark)
+	m.help.Styles = m.st.Help
+	m.spin.Style = m.st.Spinner
+	m.touchAll()
+}
