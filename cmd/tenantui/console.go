@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync/atomic"
+	"time"
 
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/term"
@@ -35,7 +37,19 @@ func cmdConsole(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if !isTerminal(os.Stdin) || !isTerminal(os.Stdout) {
 		return usageErr("not a terminal: the console needs an interactive TTY; for a headless run use `tenantui run`")
 	}
-	notify := func(msg string) { fmt.Fprintln(stderr, "tenantui: "+msg) }
+	// Broker notices (a rate-limited login, say) go to stderr until the
+	// console owns the screen, then into its log.
+	var toConsole atomic.Pointer[chan pipeline.Event]
+	notify := func(msg string) {
+		if ch := toConsole.Load(); ch != nil {
+			select {
+			case *ch <- pipeline.Event{Kind: pipeline.EventInfo, Time: time.Now(), Message: msg}:
+			default: // never block the caller on a full log
+			}
+			return
+		}
+		fmt.Fprintln(stderr, "tenantui: "+msg)
+	}
 	sess, err := connect(ctx, c.broker, notify)
 	if err != nil {
 		return err
@@ -64,6 +78,7 @@ func cmdConsole(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if c.autoRenew {
 		go r.AutoRenew(uctx) // ends with uctx
 	}
+	toConsole.Store(&events)
 	m := ui.New(ui.Options{
 		Events:  events,
 		Control: r,
