@@ -197,6 +197,9 @@ func TestReleasedTokenRefusedByStore(t *testing.T) {
 	if !p.Local.Allowed || p.Store.Allowed || p.Store.Code != "token_invalid" {
 		t.Fatalf("local %v store %v (%s: %s)", p.Local.Allowed, p.Store.Allowed, p.Store.Code, p.Store.Reason)
 	}
+	if a := r.Snapshot()[0].Agent; p.Store.AgentID != a.SPIFFEID || p.Store.JTI != a.JTI {
+		t.Fatalf("refused access not attributed to the agent: %+v", p.Store)
+	}
 	// A step with the released agent is refused too: the extract fails.
 	r.tenants[0].stage = StageCreate
 	if err := r.Step(ctx, "hospital"); err == nil || !strings.Contains(err.Error(), "broker refused the token") {

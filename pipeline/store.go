@@ -226,6 +226,11 @@ func (s *Store) authorize(ctx context.Context, token, actor string, op Op) (Acce
 		return a, fmt.Errorf("%s store: validate token: %w", s.tenant.ID, err)
 	}
 	if !res.Valid || res.Claims == nil {
+		// Who presented it, for the record: the token's own (unverified,
+		// now untrusted) claims.
+		if c, err := agentwrit.ParseClaims(token); err == nil {
+			a.AgentID, a.JTI = c.Sub, c.JTI
+		}
 		a.Code = "token_invalid"
 		a.Reason = "broker refused the token: " + res.Error
 		a.Decision = scope.Decision{Required: required}

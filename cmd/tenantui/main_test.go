@@ -290,3 +290,34 @@ func TestStandaloneBrokerSampleApp(t *testing.T) {
 		t.Fatal("broker did not stop on cancel")
 	}
 }
+
+// TestAuditDetectsTamperedChain serves a trail in which one event's detail
+// was altered after hashing: `tenantui audit` must say where and exit 1.
+func TestAuditDetectsTamperedChain(t *testing.T) {
+	url, creds := externalBroker(t, func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path != "/v1/audit/events" {
+				h.ServeHTTP(w, r)
+				return
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, r)
+			var page map[string]any
+			json.Unmarshal(rec.Body.Bytes(), &page)
+			if evs, ok := page["events"].([]any); ok && len(evs) > 2 {
+				evs[1].(map[string]any)["detail"] = "nothing to see here"
+			}
+			w.Header().Set("Content-Type", "application/json")
+			json.NewEncoder(w).Encode(page)
+		})
+	})
+	useExternal(t, url, creds.ClientID, creds.ClientSecret)
+	if code, _, errs := runCLI(t, append([]string{"run"}, dirs(t)...)...); code != 0 {
+		t.Fatalf("run: exit %d: %s", code, errs)
+	}
+	t.Setenv("AGENTWRIT_ADMIN_SECRET", "admin-secret-for-tests-0001")
+	code, out, errs := runCLI(t, "audit")
+	if code != 1 || !strings.Contains(out, "chain broken") || !strings.Contains(out, "evt-000002") || !strings.Contains(errs, "audit hash chain is broken") {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
+	}
+}
