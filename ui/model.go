@@ -2,6 +2,7 @@ package ui
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -759,6 +760,12 @@ func (m *Model) requestRefresh() tea.Cmd {
 func (m *Model) fail(op string, err error) {
 	text := oneLine(err.Error())
 	m.setStatus(op+": "+text, true)
+	// A store's refusal is a decision, already in the log as DENY: not an
+	// error of the console's.
+	var denied *pipeline.DeniedError
+	if errors.As(err, &denied) {
+		return
+	}
 	if !m.recentError(text) {
 		m.log.add(logEntry{at: m.now(), tag: tagError, label: "console", text: op + ": " + text})
 		m.touch(&m.ver.log)

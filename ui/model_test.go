@@ -699,3 +699,22 @@ func TestBackgroundColourPicksTheme(t *testing.T) {
 		t.Fatal("the theme must change colours only, not text")
 	}
 }
+
+// TestStoreDenialIsNotAnError: a step refused by a store shows in the status
+// line, while the log keeps it as the DENY decision only, not as an ERROR.
+func TestStoreDenialIsNotAnError(t *testing.T) {
+	m, _, _ := newTestModel(t, 100, 30)
+	denied := &pipeline.DeniedError{Access: pipeline.Access{Actor: "hospital", Target: "hospital", Op: pipeline.OpRead,
+		Layer: pipeline.LayerStore, Reason: "broker refused the token: token is invalid or expired"}}
+	m = update(t, m, stepDoneMsg{tenant: "hospital", err: fmt.Errorf("step: %w", denied)})
+	for _, e := range m.log.visible() {
+		if e.tag == tagError {
+			t.Fatalf("store denial logged as an error: %+v", e)
+		}
+	}
+	wantScreen(t, m, "store denied read analytics")
+	m = update(t, m, stepDoneMsg{tenant: "hospital", err: errors.New("broker unreachable at http://127.0.0.1:1")})
+	if es := m.log.visible(); len(es) == 0 || es[len(es)-1].tag != tagError {
+		t.Fatal("a real failure must be logged as an error")
+	}
+}
