@@ -1,0 +1,292 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"path"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+
+	"github.com/tenantui/tenantui/agentwrit"
+	"github.com/tenantui/tenantui/broker"
+	"github.com/tenantui/tenantui/internal/tapeplay"
+	"github.com/tenantui/tenantui/pipeline"
+	"github.com/tenantui/tenantui/ui"
+)
+
+// tapeCase is one tape of the repository and what its replay must show.
+type tapeCase struct {
+	file, output string
+	// expect maps every Screenshot to the regexps the screen must match.
+	// Keep them clear of line ends: the recording's terminal may be a few
+	// columns narrower than the replay's estimate, and long lines are cut.
+	expect map[string][]string
+	// released is how many agents the console's quit releases.
+	released int
+	// states is every tenant's agent state after the quit ("" for no agent).
+	states map[string]string
+	// audit lists event types the broker's audit trail must hold, with how
+	// many of each.
+	audit map[string]int
+}
+
+var tapeCases = []tapeCase{
+	{
+		file: "demo.tape", output: "demo.gif",
+		expect: map[string][]string{
+			"demo-01-start.png":           {`Tenants \(3\)`, `NO AGENT`, `Decision log`, `0 agents live`, `enter next stage`},
+			"demo-02-hospital-loaded.png": {`hospital .*✓ ✓ ✓ ✓ ·`, `ACTIVE`, `load +write:reports:hospital +ALLOW`, `report written to `, `report +\S+hospital/latest\.json`},
+			"demo-03-countdown.png":       {`ACTIVE`, `expires in 4:5\d`},
+			"demo-04-deny-read.png":       {`LOCAL CHECK`, `STORE CHECK`, `DENY`, `identifier "bank" ≠ "hospital"`, `BLOCKED by both layers`},
+			"demo-05-allow-own.png":       {`hospital agent → hospital data`, `ALLOWED`, `reason +covered by`},
+			"demo-06-isolation.png":       {`Cross-tenant isolation verified\.`, `✓ BLOCKED +hospital agent cannot read bank data`, `✓ ALLOWED +hospital agent can read its own data`},
+			"demo-07-countdown.png":       {`Agent · hospital .*ACTIVE`, `expires in 4:[0-5]\d`},
+		},
+		released: 1,
+		states:   map[string]string{"hospital": "released", "bank": "released", "retail": "released"},
+		// Every agent the tape created was released, the last one by the quit.
+		audit: map[string]int{"agent_registered": 7, "token_released": 7, "token_revoked": 0},
+	},
+	{
+		file: "lifecycle.tape", output: "lifecycle.gif",
+		expect: map[string][]string{
+			"lifecycle-01-countdown.png": {`Agent · hospital .*ACTIVE`, `expires in 0:0[67]`, `1 agent live`},
+			"lifecycle-02-revoked-denied.png": {`Agent · bank .*REVOKED`, `REVOKED — the operator killed this token`,
+				`revoke +bank: revoked at level agent`, `✗ extract +read:analytics:bank DENY \(store\)`,
+				`DENY +store +bank → bank read analytics: broker refused`, `1 agent live`},
+			"lifecycle-03-expired-denied.png": {`Agent · hospital .*EXPIRED`, `EXPIRED at \d\d:\d\d:\d\d — the broker refuses`,
+				`✗ extract +read:analytics:hospital DENY \(store\)`,
+				`DENY +store +hospital → hospital read analytics: broker refused`, `0 agents live`},
+			"lifecycle-04-audit.png": {`Broker audit trail`, `✓ chain verified, \d+ events`, `token_revoked`,
+				`agent_registered +hospital`, `agent_registered +bank`},
+		},
+		// The expired token's release is refused by the broker (401), which
+		// the runner counts as released: a dead token needs no release.
+		released: 1,
+		states:   map[string]string{"hospital": "released", "bank": "revoked", "retail": ""},
+		audit:    map[string]int{"agent_registered": 2, "token_revoked": 1, "token_auth_failed": 1, "token_released": 0},
+	},
+}
+
+// TestTapes replays every tape against the real console: the embedded broker,
+// the AgentWrit client, the pipeline runner and the ui, wired as cmdConsole
+// wires them, with the console flags the tape types. One virtual clock is
+// shared by the broker, the runner and the console, so a tape's Sleep 8s
+// really expires an 8-second token at the broker, at no real cost.
+func TestTapes(t *testing.T) {
+	clearEnv(t)
+	for _, tc := range tapeCases {
+		t.Run(strings.TrimSuffix(tc.file, ".tape"), func(t *testing.T) {
+			replayTape(t, tc)
+		})
+	}
+}
+
+func replayTape(t *testing.T, tc tapeCase) {
+	begin := time.Now()
+	// Start a second ahead of real time: the client's app session reads the
+	// real clock and must see the broker's tokens as fresh.
+	t0 := time.Now().Truncate(time.Second).Add(time.Second)
+	clk := tapeplay.NewClock(t0)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	// The embedded broker, as startEmbedded starts it, on the virtual clock.
+	adminSecret := randomHex(24)
+	srv, err := broker.New(broker.Config{AdminSecret: adminSecret, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds, err := srv.RegisterApp("tenantui", AppCeiling, 1800)
+	if err != nil {
+		t.Fatal(err)
+	}
+	running, err := broker.Start(ctx, srv, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { running.Close() })
+
+	// Built by the tape's start command; closed after the program is
+	// stopped (cleanups run last-registered first, and Play registers its
+	// own after this one).
+	var r *pipeline.Runner
+	uctx, ucancel := context.WithCancel(ctx)
+	t.Cleanup(func() {
+		ucancel()
+		if r != nil {
+			r.Close()
+		}
+	})
+
+	start := func(cmdline string) (tea.Model, error) {
+		c, err := consoleFlags(cmdline, t.TempDir())
+		if err != nil {
+			return nil, err
+		}
+		if c.broker != "" {
+			return nil, fmt.Errorf("the tape uses --broker %s; the replay runs the embedded broker", c.broker)
+		}
+		tenants, err := c.tenants()
+		if err != nil {
+			return nil, err
+		}
+		// As connect does for the embedded broker.
+		opts := []agentwrit.Option{agentwrit.WithNotify(func(string) {}), agentwrit.WithUserAgent("tenantui")}
+		app, err := agentwrit.NewApp(running.URL, creds.ClientID, creds.ClientSecret, opts...)
+		if err != nil {
+			return nil, err
+		}
+		admin, err := agentwrit.NewAdmin(running.URL, adminSecret, opts...)
+		if err != nil {
+			return nil, err
+		}
+		h, err := app.Health(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if err := app.Authenticate(ctx); err != nil {
+			return nil, err
+		}
+
+		// As cmdConsole does, plus the virtual clock.
+		events := make(chan pipeline.Event, 4096)
+		r, err = pipeline.New(pipeline.Config{
+			App: app, Admin: admin, Tenants: tenants,
+			DataDir: c.data, ReportsDir: c.reports, TTL: c.ttl, Seed: c.seed, Scale: c.scale,
+			Concurrency: c.concurrency,
+			Emit: func(ev pipeline.Event) {
+				select {
+				case events <- ev:
+				case <-uctx.Done():
+				}
+			},
+			Now: clk.Now,
+		})
+		if err != nil {
+			return nil, err
+		}
+		if c.autoRenew {
+			go r.AutoRenew(uctx) // ends with uctx
+		}
+		return ui.New(ui.Options{
+			Events:  events,
+			Control: r,
+			Tenants: tenants,
+			Broker: ui.BrokerInfo{URL: running.URL, Mode: "embedded", Version: h.Version, Healthy: h.Status == "ok",
+				ClientID: shortID(creds.ClientID)},
+			TTL: c.ttlDuration(),
+			Now: clk.Now,
+			// QueryBackground stays off: the replay pins the colour profile.
+		}), nil
+	}
+
+	res := tapeplay.Play(t, filepath.Join("..", "..", tc.file), nil, tapeplay.Options{
+		Output:       tc.output,
+		Program:      "tenantui",
+		Start:        start,
+		Expectations: tc.expect,
+		MinCols:      100, MinRows: 30,
+		Clock:   clk,
+		MaxWait: 20 * time.Second, // stores are generated on first use, slower under -race
+	})
+	ucancel() // as cmdConsole does when Run returns
+
+	// The quit released every live agent: nothing is live, and the
+	// console's safety net finds nothing left to release.
+	fm := res.Model.(ui.Model)
+	if !fm.Quitting() || fm.Released() != tc.released {
+		t.Errorf("final model: quitting=%v released=%d; want quitting, released=%d", fm.Quitting(), fm.Released(), tc.released)
+	}
+	if n := r.LiveAgents(); n != 0 {
+		t.Errorf("%d agents still live after the quit", n)
+	}
+	rctx, rcancel := context.WithTimeout(ctx, defaultReleaseTimeout)
+	defer rcancel()
+	if n, err := r.ReleaseAll(rctx); n != 0 || err != nil {
+		t.Errorf("the quit left %d agents to release (%v)", n, err)
+	}
+	for _, s := range r.Snapshot() {
+		got := ""
+		if s.Agent != nil {
+			got = s.Agent.State.String()
+		}
+		if want := tc.states[s.Tenant.ID]; got != want {
+			t.Errorf("%s agent after the quit: %q, want %q", s.Tenant.ID, got, want)
+		}
+	}
+
+	// The broker saw it all, in a verified hash chain.
+	au, err := r.Audit(rctx, pipeline.AuditFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !au.ChainOK {
+		t.Errorf("audit chain: %s", au.ChainMsg)
+	}
+	count := map[string]int{}
+	for _, e := range au.Entries {
+		count[e.Type]++
+	}
+	for typ, want := range tc.audit {
+		if count[typ] != want {
+			t.Errorf("the broker's audit trail has %d %s events, want %d", count[typ], typ, want)
+		}
+	}
+	t.Logf("%s: %s, virtual time %s, real time %s; audit %v", tc.file, res.Cmdline,
+		clk.Now().Sub(t0), time.Since(begin).Round(time.Millisecond), count)
+}
+
+// consoleFlags parses the console's flags out of a typed command line such as
+// "go run ./cmd/tenantui --ttl 8 --seed 42", as cmdConsole would, with the
+// data and reports directories moved under dir.
+func consoleFlags(cmdline, dir string) (common, error) {
+	var c common
+	fields := strings.Fields(cmdline)
+	i := 0
+	for i < len(fields) && path.Base(fields[i]) != "tenantui" {
+		i++
+	}
+	if i == len(fields) {
+		return c, fmt.Errorf("%q does not run tenantui", cmdline)
+	}
+	args := fields[i+1:]
+	if len(args) > 0 && args[0] == "console" {
+		args = args[1:]
+	} else if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		return c, fmt.Errorf("%q does not start the console", cmdline)
+	}
+	fs := flag.NewFlagSet("console", flag.ContinueOnError)
+	c.register(fs)
+	if err := parse(fs, args, io.Discard); err != nil {
+		return c, err
+	}
+	c.data, c.reports = filepath.Join(dir, "data"), filepath.Join(dir, "reports")
+	if err := c.validate(); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+func TestConsoleFlags(t *testing.T) {
+	c, err := consoleFlags("go run ./cmd/tenantui --ttl 8 --seed 42", "/tmp/x")
+	if err != nil || c.ttl != 8 || c.seed != 42 || c.data != filepath.Join("/tmp/x", "data") || c.reports != filepath.Join("/tmp/x", "reports") {
+		t.Errorf("consoleFlags = %+v, %v", c, err)
+	}
+	for _, bad := range []string{"go run ./cmd/tenantui run --ttl 8", "go run ./cmd/other", "tenantui --ttl 0", "tenantui --nope"} {
+		if _, err := consoleFlags(bad, "/tmp/x"); err == nil {
+			t.Errorf("consoleFlags(%q): no error", bad)
+		}
+	}
+	var ee *exitError
+	if _, err := consoleFlags("tenantui --ttl nope", "/tmp/x"); !errors.As(err, &ee) || ee.code != 2 {
+		t.Errorf("a bad flag: %v, want a usage error", err)
+	}
+}
