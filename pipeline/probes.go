@@ -290,12 +290,14 @@ func (r *Runner) Release(ctx context.Context, tenantID string) error {
 	return r.releaseAgent(ctx, tr)
 }
 
-// ReleaseAll releases every live agent and returns how many it released.
+// ReleaseAll releases every active agent and returns how many it released.
 func (r *Runner) ReleaseAll(ctx context.Context) (int, error) {
 	var live []*tenantRun
 	for _, tr := range r.tenants {
 		tr.mu.Lock()
-		if tr.agent != nil && !tr.released && !tr.revoked {
+		// Expired and revoked tokens are dead already: the broker would
+		// refuse to release them.
+		if info := r.agentInfoLocked(tr); info != nil && info.State == AgentActive {
 			live = append(live, tr)
 		}
 		tr.mu.Unlock()

@@ -433,3 +433,27 @@ func TestRenewDue(t *testing.T) {
 		t.Fatalf("after auto-renew: %+v", a)
 	}
 }
+
+func TestReleaseAllSkipsExpired(t *testing.T) {
+	e := newEnv(t)
+	cfg := e.config(nil)
+	cfg.TTL = 5
+	r, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if err := r.Step(ctx, "hospital"); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(10 * time.Second)
+	if err := r.Step(ctx, "bank"); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := r.ReleaseAll(ctx); n != 1 || err != nil {
+		t.Fatalf("released %d (%v), want only the bank's live agent", n, err)
+	}
+	if st := r.Snapshot()[0].Agent.State; st != AgentExpired {
+		t.Fatalf("expired agent now %v", st)
+	}
+}

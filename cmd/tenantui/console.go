@@ -58,36 +58,15 @@ func cmdConsole(ctx context.Context, args []string, stdout, stderr io.Writer) er
 
 	uctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	events := make(chan pipeline.Event, 4096)
-	r, err := pipeline.New(pipeline.Config{
-		App: sess.App, Admin: sess.Admin, NoAdminWhy: sess.NoAdminWhy, Tenants: tenants,
-		DataDir: c.data, ReportsDir: c.reports, TTL: c.ttl, Seed: c.seed, Scale: c.scale,
-		Concurrency: c.concurrency,
-		Emit: func(ev pipeline.Event) {
-			select {
-			case events <- ev:
-			case <-uctx.Done():
-			}
-		},
-	})
+	con, err := newConsole(uctx, c, tenants, sess, nil)
 	if err != nil {
 		return usageErr("%v", err)
 	}
+	r := con.runner
 	defer r.Close()
-
-	if c.autoRenew {
-		go r.AutoRenew(uctx) // ends with uctx
-	}
-	toConsole.Store(&events)
-	m := ui.New(ui.Options{
-		Events:  events,
-		Control: r,
-		Tenants: tenants,
-		Broker: ui.BrokerInfo{URL: sess.URL, Mode: sess.Mode, Version: sess.Version, Healthy: sess.Healthy,
-			ClientID: shortID(sess.ClientID)},
-		TTL:             c.ttlDuration(),
-		QueryBackground: true,
-	})
+	toConsole.Store(&con.events)
+	con.opts.QueryBackground = true
+	m := ui.New(con.opts)
 	p := tea.NewProgram(m, tea.WithContext(uctx))
 	final, runErr := p.Run()
 	cancel()
@@ -109,4 +88,45 @@ func cmdConsole(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	fmt.Fprintf(stdout, "tenantui: released %d agent(s); bye.\n", released)
 	return nil
+}
+
+// console is the wiring of one console session: the runner, the channel its
+// events reach the model on, and the model's options.
+type console struct {
+	runner *pipeline.Runner
+	events chan pipeline.Event
+	opts   ui.Options
+}
+
+// newConsole wires a runner to a console model for sess. The runner's events
+// flow to the model until ctx ends; with c.autoRenew, agents are renewed
+// before expiry until then too. now is the clock (nil: time.Now).
+func newConsole(ctx context.Context, c common, tenants []pipeline.Tenant, sess *session, now func() time.Time) (*console, error) {
+	events := make(chan pipeline.Event, 4096)
+	r, err := pipeline.New(pipeline.Config{
+		App: sess.App, Admin: sess.Admin, NoAdminWhy: sess.NoAdminWhy, Tenants: tenants,
+		DataDir: c.data, ReportsDir: c.reports, TTL: c.ttl, Seed: c.seed, Scale: c.scale,
+		Concurrency: c.concurrency, Now: now,
+		Emit: func(ev pipeline.Event) {
+			select {
+			case events <- ev:
+			case <-ctx.Done():
+			}
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	if c.autoRenew {
+		go r.AutoRenew(ctx) // ends with ctx
+	}
+	return &console{runner: r, events: events, opts: ui.Options{
+		Events:  events,
+		Control: r,
+		Tenants: tenants,
+		Broker: ui.BrokerInfo{URL: sess.URL, Mode: sess.Mode, Version: sess.Version, Healthy: sess.Healthy,
+			ClientID: shortID(sess.ClientID)},
+		TTL: c.ttlDuration(),
+		Now: now,
+	}}, nil
 }

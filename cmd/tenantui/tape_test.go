@@ -67,11 +67,12 @@ var tapeCases = []tapeCase{
 			"lifecycle-04-audit.png": {`Broker audit trail`, `✓ chain verified, \d+ events`, `token_revoked`,
 				`agent_registered +hospital`, `agent_registered +bank`},
 		},
-		// The expired token's release is refused by the broker (401), which
-		// the runner counts as released: a dead token needs no release.
-		released: 1,
-		states:   map[string]string{"hospital": "released", "bank": "revoked", "retail": ""},
-		audit:    map[string]int{"agent_registered": 2, "token_revoked": 1, "token_auth_failed": 1, "token_released": 0},
+		// Nothing is live at the quit: the expired and the revoked tokens are
+		// dead already, so nothing is released and the broker sees no
+		// release attempt at all.
+		released: 0,
+		states:   map[string]string{"hospital": "expired", "bank": "revoked", "retail": ""},
+		audit:    map[string]int{"agent_registered": 2, "token_revoked": 1, "token_auth_failed": 0, "token_released": 0},
 	},
 }
 
@@ -156,36 +157,16 @@ func replayTape(t *testing.T, tc tapeCase) {
 			return nil, err
 		}
 
-		// As cmdConsole does, plus the virtual clock.
-		events := make(chan pipeline.Event, 4096)
-		r, err = pipeline.New(pipeline.Config{
-			App: app, Admin: admin, Tenants: tenants,
-			DataDir: c.data, ReportsDir: c.reports, TTL: c.ttl, Seed: c.seed, Scale: c.scale,
-			Concurrency: c.concurrency,
-			Emit: func(ev pipeline.Event) {
-				select {
-				case events <- ev:
-				case <-uctx.Done():
-				}
-			},
-			Now: clk.Now,
-		})
+		// As cmdConsole does, on the virtual clock.
+		sess := &session{App: app, Admin: admin, Mode: "embedded", URL: running.URL, Version: h.Version,
+			Healthy: h.Status == "ok", ClientID: creds.ClientID}
+		con, err := newConsole(uctx, c, tenants, sess, clk.Now)
 		if err != nil {
 			return nil, err
 		}
-		if c.autoRenew {
-			go r.AutoRenew(uctx) // ends with uctx
-		}
-		return ui.New(ui.Options{
-			Events:  events,
-			Control: r,
-			Tenants: tenants,
-			Broker: ui.BrokerInfo{URL: running.URL, Mode: "embedded", Version: h.Version, Healthy: h.Status == "ok",
-				ClientID: shortID(creds.ClientID)},
-			TTL: c.ttlDuration(),
-			Now: clk.Now,
-			// QueryBackground stays off: the replay pins the colour profile.
-		}), nil
+		r = con.runner
+		// QueryBackground stays off: the replay pins the colour profile.
+		return ui.New(con.opts), nil
 	}
 
 	res := tapeplay.Play(t, filepath.Join("..", "..", tc.file), nil, tapeplay.Options{
