@@ -49,6 +49,8 @@ func cmdBroker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if generated {
 		// Printed once, on purpose: the operator needs it for admin calls.
 		fmt.Fprintf(stdout, "# admin secret (generated; set AA_ADMIN_SECRET to choose one):\nexport AGENTWRIT_ADMIN_SECRET=%s\n", secret)
+		// The broker's operator CLI (awrit) reads these names.
+		fmt.Fprintf(stdout, "export AACTL_BROKER_URL=%s\nexport AACTL_ADMIN_SECRET=%s\n", running.URL, secret)
 	} else {
 		fmt.Fprintln(stdout, "# admin secret: from AA_ADMIN_SECRET")
 	}

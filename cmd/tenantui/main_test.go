@@ -270,6 +270,9 @@ func TestStandaloneBrokerSampleApp(t *testing.T) {
 		}
 	}
 	go io.Copy(io.Discard, pr)
+	if env["AACTL_BROKER_URL"] != env["AGENTWRIT_BROKER_URL"] || env["AACTL_ADMIN_SECRET"] != env["AGENTWRIT_ADMIN_SECRET"] {
+		t.Fatalf("operator CLI lines disagree: %v", env)
+	}
 	for _, k := range []string{"AGENTWRIT_BROKER_URL", "AGENTWRIT_CLIENT_ID", "AGENTWRIT_CLIENT_SECRET", "AGENTWRIT_ADMIN_SECRET"} {
 		if env[k] == "" {
 			t.Fatalf("no %s line; got %v", k, env)
