@@ -3,11 +3,12 @@ package agentwrit
 import (
 	"encoding/base64"
 	"encoding/json"
-	"os"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tenantui/tenantui/internal/conformance"
 )
 
 func mustTime(s string) time.Time {
@@ -90,24 +91,11 @@ func TestParseClaimsErrors(t *testing.T) {
 
 // IsSubset agrees with the broker on the 420 shared vectors (§2, §12).
 func TestIsSubsetVectors(t *testing.T) {
-	b, err := os.ReadFile("../testdata/conformance/scope-vectors.json")
-	if err != nil {
-		t.Fatal(err)
+	cases := conformance.ScopeVectors(t)
+	if len(cases) != 420 {
+		t.Fatalf("%d vectors, want 420", len(cases))
 	}
-	var v struct {
-		Cases []struct {
-			Requested []string `json:"requested"`
-			Allowed   []string `json:"allowed"`
-			Subset    bool     `json:"subset"`
-		} `json:"cases"`
-	}
-	if err := json.Unmarshal(b, &v); err != nil {
-		t.Fatal(err)
-	}
-	if len(v.Cases) != 420 {
-		t.Fatalf("%d vectors, want 420", len(v.Cases))
-	}
-	for _, c := range v.Cases {
+	for _, c := range cases {
 		if got := IsSubset(c.Requested, c.Allowed); got != c.Subset {
 			t.Errorf("IsSubset(%q, %q) = %v, broker says %v", c.Requested, c.Allowed, got, c.Subset)
 		}

@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"reflect"
 	"regexp"
 	"strconv"
@@ -17,49 +16,21 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tenantui/tenantui/internal/conformance"
 )
 
 // The transcript: 56 request/response exchanges recorded on a real v2.0.0
 // broker, with secrets and tokens truncated to "<prefix>…(<n> chars)".
-const transcriptPath = "../testdata/conformance/real-broker-v2.0.0-transcript.json"
-
-type transcript struct {
-	Exchanges []exchange `json:"exchanges"`
-}
-
-type exchange struct {
-	Name    string `json:"name"`
-	Request struct {
-		Method string          `json:"method"`
-		Path   string          `json:"path"`
-		Auth   *string         `json:"auth"`
-		Body   json.RawMessage `json:"body"`
-	} `json:"request"`
-	Response struct {
-		Status      int               `json:"status"`
-		ContentType *string           `json:"content_type"`
-		Headers     map[string]string `json:"headers"`
-		Body        json.RawMessage   `json:"body"`
-	} `json:"response"`
-	AdminTokenClaims json.RawMessage `json:"admin_token_claims"`
-	AppTokenClaims   json.RawMessage `json:"app_token_claims"`
-	AgentTokenClaims json.RawMessage `json:"agent_token_claims"`
-}
+type exchange = conformance.Exchange
 
 func loadTranscript(t *testing.T) []exchange {
 	t.Helper()
-	b, err := os.ReadFile(transcriptPath)
-	if err != nil {
-		t.Fatalf("read transcript: %v", err)
+	ex := conformance.Transcript(t)
+	if len(ex) != 56 {
+		t.Fatalf("transcript has %d exchanges, want 56", len(ex))
 	}
-	var tr transcript
-	if err := json.Unmarshal(b, &tr); err != nil {
-		t.Fatalf("decode transcript: %v", err)
-	}
-	if len(tr.Exchanges) != 56 {
-		t.Fatalf("transcript has %d exchanges, want 56", len(tr.Exchanges))
-	}
-	return tr.Exchanges
+	return ex
 }
 
 // placeholderRE matches a truncated secret: the first 12 characters, "…",

@@ -3,36 +3,17 @@ package broker
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"reflect"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tenantui/tenantui/internal/conformance"
 )
 
-const transcriptPath = "../testdata/conformance/real-broker-v2.0.0-transcript.json"
-
-type recordedExchange struct {
-	Name    string `json:"name"`
-	Request struct {
-		Method string          `json:"method"`
-		Path   string          `json:"path"`
-		Auth   *string         `json:"auth"`
-		Body   json.RawMessage `json:"body"`
-	} `json:"request"`
-	Response struct {
-		Status      int               `json:"status"`
-		ContentType *string           `json:"content_type"`
-		Headers     map[string]string `json:"headers"`
-		Body        json.RawMessage   `json:"body"`
-	} `json:"response"`
-	AdminTokenClaims json.RawMessage `json:"admin_token_claims"`
-	AppTokenClaims   json.RawMessage `json:"app_token_claims"`
-	AgentTokenHeader json.RawMessage `json:"agent_token_header"`
-	AgentTokenClaims json.RawMessage `json:"agent_token_claims"`
-}
+type recordedExchange = conformance.Exchange
 
 // truncated marks values the recording shortened ("abc…(64 chars)").
 func truncated(s string) bool { return strings.Contains(s, "…(") }
@@ -136,18 +117,9 @@ func substAll(v any, subst func(string) string) any {
 // ParityException (in-memory): health reports db_connected:false where the
 // recording has true, and uptime/audit counts differ; only their shape is compared.
 func TestTranscriptReplay(t *testing.T) {
-	raw, err := os.ReadFile(transcriptPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var tr struct {
-		Exchanges []recordedExchange `json:"exchanges"`
-	}
-	if err := json.Unmarshal(raw, &tr); err != nil {
-		t.Fatal(err)
-	}
-	if len(tr.Exchanges) != 56 {
-		t.Fatalf("%d exchanges, want 56", len(tr.Exchanges))
+	exchanges := conformance.Transcript(t)
+	if len(exchanges) != 56 {
+		t.Fatalf("%d exchanges, want 56", len(exchanges))
 	}
 
 	h := newHarness(t) // rate limits on: the recording ends with a 429 burst
@@ -185,7 +157,7 @@ func TestTranscriptReplay(t *testing.T) {
 		"validate_after_revoke_agent": "bank", "validate_expired": "retail",
 	}
 
-	for i, ex := range tr.Exchanges {
+	for i, ex := range exchanges {
 		t.Run(fmt.Sprintf("%02d_%s", i, ex.Name), func(t *testing.T) {
 			if ex.Name == "validate_expired" {
 				h.clock.Advance(3 * time.Second) // the retail token lives 2 s

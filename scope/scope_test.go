@@ -1,44 +1,14 @@
 package scope
 
 import (
-	"encoding/json"
 	"errors"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tenantui/tenantui/internal/conformance"
 )
 
-// vectorFile is the broker's own answers (a copy of shared/conformance).
-func vectorFile(t testing.TB) string {
-	t.Helper()
-	return filepath.Join("..", "testdata", "conformance", "scope-vectors.json")
-}
-
-type vectorCase struct {
-	Requested     []string `json:"requested"`
-	Allowed       []string `json:"allowed"`
-	Subset        bool     `json:"subset"`
-	AllWellFormed bool     `json:"all_well_formed"`
-}
-
-func loadVectors(t testing.TB) []vectorCase {
-	t.Helper()
-	raw, err := os.ReadFile(vectorFile(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var f struct {
-		Cases []vectorCase `json:"cases"`
-	}
-	if err := json.Unmarshal(raw, &f); err != nil {
-		t.Fatal(err)
-	}
-	if len(f.Cases) < 400 {
-		t.Fatalf("only %d vectors loaded", len(f.Cases))
-	}
-	return f.Cases
-}
+func loadVectors(t testing.TB) []conformance.Vector { return conformance.ScopeVectors(t) }
 
 func TestBrokerVectors(t *testing.T) {
 	for i, c := range loadVectors(t) {
