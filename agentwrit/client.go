@@ -417,3 +417,7 @@ type appAuthBody struct {
 }
 
 func (b appAuthBody) secrets() []string { return []string{b.ClientSecret} }
+
+// CloseIdleConnections closes the client's idle keep-alive connections, so
+// that a server shutting down does not wait for them.
+func (c *Client) CloseIdleConnections() { c.cfg.httpClient.CloseIdleConnections() }

@@ -10,8 +10,10 @@ import (
 	"time"
 )
 
-// shutdownGrace bounds a graceful shutdown.
-const shutdownGrace = 5 * time.Second
+// shutdownGrace bounds a graceful shutdown: requests to an in-process broker
+// take milliseconds, and connections that were opened but never used (which
+// net/http leaves alone for 5 s) must not hold up the exit.
+const shutdownGrace = time.Second
 
 // Running is a Server listening on a TCP address, as returned by Start.
 type Running struct {

@@ -140,5 +140,10 @@ func startEmbedded(ctx context.Context, opts []agentwrit.Option) (*session, erro
 		return nil, err
 	}
 	return &session{App: app, Admin: admin, Mode: "embedded", URL: running.URL, ClientID: creds.ClientID,
-		close: func() { running.Close() }}, nil
+		close: func() {
+			// Idle client connections would hold up the server's graceful
+			// shutdown; none of ours has a request in flight by now.
+			app.Client().CloseIdleConnections()
+			running.Close()
+		}}, nil
 }
