@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -101,8 +102,9 @@ type Result struct {
 // player (keys and screen), serialised by a mutex. It is never closed:
 // closing it would end the program's input.
 type term struct {
-	mu sync.Mutex
-	e  *vt.Emulator
+	mu    sync.Mutex
+	e     *vt.Emulator
+	reads atomic.Int64 // Read calls that returned: the program took input
 }
 
 func (t *term) Write(p []byte) (int, error) {
@@ -113,7 +115,11 @@ func (t *term) Write(p []byte) (int, error) {
 
 // Read is the program's input: the key sequences SendKey and SendText
 // produce, and the emulator's replies to queries.
-func (t *term) Read(p []byte) (int, error) { return t.e.Read(p) }
+func (t *term) Read(p []byte) (int, error) {
+	n, err := t.e.Read(p)
+	t.reads.Add(1)
+	return n, err
+}
 
 func (t *term) screen() string {
 	t.mu.Lock()
@@ -122,10 +128,25 @@ func (t *term) screen() string {
 }
 
 func (t *term) key(k vt.KeyPressEvent) {
+	before := t.reads.Load()
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	t.e.SendKey(k)
+	t.mu.Unlock()
+	if k.Code != vt.KeyEscape {
+		return
+	}
+	// A lone ESC followed closely by another key reads as alt+<key>, in a
+	// real terminal too. Let the program take the ESC on its own, then wait
+	// out the input parser's escape timeout before the next key.
+	deadline := time.Now().Add(time.Second)
+	for t.reads.Load() == before && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(escapeGap)
 }
+
+// escapeGap is how long the replay leaves the input alone after an ESC.
+const escapeGap = 150 * time.Millisecond
 
 func (t *term) text(s string) {
 	t.mu.Lock()
