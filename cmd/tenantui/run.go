@@ -143,13 +143,13 @@ type transcript struct {
 	order   []string
 	names   map[string]pipeline.Tenant
 	buf     map[string]*strings.Builder
-	done_   map[string]bool
+	finished   map[string]bool
 	next    int
 	started bool
 }
 
 func newTranscript(w io.Writer, ts []pipeline.Tenant) *transcript {
-	t := &transcript{w: w, names: map[string]pipeline.Tenant{}, buf: map[string]*strings.Builder{}, done_: map[string]bool{}}
+	t := &transcript{w: w, names: map[string]pipeline.Tenant{}, buf: map[string]*strings.Builder{}, finished: map[string]bool{}}
 	for _, x := range ts {
 		t.order = append(t.order, x.ID)
 		t.names[x.ID] = x
@@ -178,7 +178,7 @@ func (t *transcript) event(ev pipeline.Event) {
 		return
 	}
 	tn, ok := t.names[ev.Tenant]
-	if !ok || t.done_[ev.Tenant] {
+	if !ok || t.finished[ev.Tenant] {
 		return
 	}
 	b := t.buf[ev.Tenant]
@@ -220,8 +220,8 @@ func (t *transcript) event(ev pipeline.Event) {
 // finish marks a tenant done and prints every finished tenant in order.
 // Call with t.mu held.
 func (t *transcript) finish(id string) {
-	t.done_[id] = true
-	for t.next < len(t.order) && t.done_[t.order[t.next]] {
+	t.finished[id] = true
+	for t.next < len(t.order) && t.finished[t.order[t.next]] {
 		if b := t.buf[t.order[t.next]]; b != nil {
 			fmt.Fprintln(t.w, b.String())
 		}
@@ -239,7 +239,7 @@ func (t *transcript) flush() {
 	}
 	t.started = true // later events belong to the checks, printed from results
 	for id := range t.names {
-		t.done_[id] = true
+		t.finished[id] = true
 	}
 }
 
