@@ -138,14 +138,14 @@ type eventSink interface {
 // concurrently, so each tenant's lines are buffered and printed in catalog
 // order as soon as every earlier tenant is done.
 type transcript struct {
-	w       io.Writer
-	mu      sync.Mutex
-	order   []string
-	names   map[string]pipeline.Tenant
-	buf     map[string]*strings.Builder
-	finished   map[string]bool
-	next    int
-	started bool
+	w        io.Writer
+	mu       sync.Mutex
+	order    []string
+	names    map[string]pipeline.Tenant
+	buf      map[string]*strings.Builder
+	finished map[string]bool
+	next     int
+	started  bool
 }
 
 func newTranscript(w io.Writer, ts []pipeline.Tenant) *transcript {
