@@ -32,9 +32,36 @@ func waitForEvent(ch <-chan pipeline.Event) tea.Cmd {
 		if !ok {
 			return eventsClosedMsg{}
 		}
-		return eventMsg(ev)
+		// Take whatever else is already waiting, so that a burst (a run of
+		// many tenants) costs one update and one refresh, not one per event.
+		var batch eventBatchMsg
+		for len(batch) < maxEventBatch {
+			select {
+			case next, ok := <-ch:
+				if !ok { // the close is seen on the next wait
+					if batch == nil {
+						return eventMsg(ev)
+					}
+					return batch
+				}
+				if batch == nil {
+					batch = append(batch, ev)
+				}
+				batch = append(batch, next)
+				continue
+			default:
+			}
+			break
+		}
+		if batch == nil {
+			return eventMsg(ev)
+		}
+		return batch
 	}
 }
+
+// maxEventBatch bounds the events one message carries.
+const maxEventBatch = 256
 
 // tick is the 1 Hz clock of chain gen, aligned to the wall-clock second so
 // the header clock and the countdowns change together.

@@ -247,7 +247,9 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m, cmd = m.handleKey(msg)
 
 	case eventMsg:
-		cmd = m.onEvent(pipeline.Event(msg))
+		cmd = m.onEvents(pipeline.Event(msg))
+	case eventBatchMsg:
+		cmd = m.onEvents(msg...)
 	case eventsClosedMsg:
 		m.eventsDone = true
 	case snapshotMsg:
@@ -724,20 +726,26 @@ func (m *Model) applySnapshot(snap snapshot) {
 
 // onEvent logs an event, records stage decisions and refreshes the states
 // when the event changed one.
-func (m *Model) onEvent(ev pipeline.Event) tea.Cmd {
-	if e, ok := entryFor(ev); ok {
-		if e.tag != tagError || !m.recentError(ev.Err) {
-			m.log.add(e)
-			m.touch(&m.ver.log)
+func (m *Model) onEvents(evs ...pipeline.Event) tea.Cmd {
+	refresh := false
+	for _, ev := range evs {
+		if e, ok := entryFor(ev); ok {
+			if e.tag != tagError || !m.recentError(ev.Err) {
+				m.log.add(e)
+				m.touch(&m.ver.log)
+			}
+		}
+		if m.tp.applyEvent(ev) {
+			m.touch(&m.ver.tenants)
+		}
+		switch ev.Kind {
+		case pipeline.EventDecision, pipeline.EventDelegated, pipeline.EventInfo:
+		default:
+			refresh = true
 		}
 	}
-	if m.tp.applyEvent(ev) {
-		m.touch(&m.ver.tenants)
-	}
 	cmds := []tea.Cmd{waitForEvent(m.events)}
-	switch ev.Kind {
-	case pipeline.EventDecision, pipeline.EventDelegated, pipeline.EventInfo:
-	default:
+	if refresh {
 		cmds = append(cmds, m.requestRefresh())
 	}
 	return tea.Batch(cmds...)

@@ -718,3 +718,30 @@ func TestStoreDenialIsNotAnError(t *testing.T) {
 		t.Fatal("a real failure must be logged as an error")
 	}
 }
+
+// TestWaitForEventBatches: events already waiting come as one message, in
+// order and without duplicates, and a lone event as an eventMsg.
+func TestWaitForEventBatches(t *testing.T) {
+	ch := make(chan pipeline.Event, 8)
+	ch <- pipeline.Event{Seq: 1}
+	if msg, ok := waitForEvent(ch)().(eventMsg); !ok || msg.Seq != 1 {
+		t.Fatalf("lone event: %#v", msg)
+	}
+	for i := int64(1); i <= 3; i++ {
+		ch <- pipeline.Event{Seq: i}
+	}
+	close(ch)
+	b, ok := waitForEvent(ch)().(eventBatchMsg)
+	if !ok || len(b) != 3 || b[0].Seq != 1 || b[1].Seq != 2 || b[2].Seq != 3 {
+		t.Fatalf("batch: %#v", b)
+	}
+	if _, ok := waitForEvent(ch)().(eventsClosedMsg); !ok {
+		t.Fatal("close not seen after the batch")
+	}
+	m, _, _ := newTestModel(t, 100, 30)
+	n := len(m.log.visible())
+	m = update(t, m, eventBatchMsg{{Kind: pipeline.EventInfo, Message: "a"}, {Kind: pipeline.EventInfo, Message: "b"}})
+	if es := m.log.visible(); len(es) != n+2 || es[len(es)-2].text != "a" || es[len(es)-1].text != "b" {
+		t.Fatalf("log after a batch: %+v", es[n:])
+	}
+}

@@ -12,6 +12,9 @@ type snapshot []pipeline.TenantState
 // eventMsg is one pipeline event from Options.Events.
 type eventMsg pipeline.Event
 
+// eventBatchMsg is several pipeline events that were waiting at once, in order.
+type eventBatchMsg []pipeline.Event
+
 // eventsClosedMsg says the event channel was closed: stop listening.
 type eventsClosedMsg struct{}
 
