@@ -55,15 +55,9 @@ func (r *Runner) Probe(ctx context.Context, actor, target string, op Op) (ProbeR
 // it shows that a released, expired or revoked token is refused by the store
 // even though the scope it claims would pass the local check.
 func (r *Runner) ProbeReleased(ctx context.Context, actor, target string, op Op) (ProbeResult, error) {
-	atr, err := r.tenant(actor)
+	_, g, err := r.agentOf(actor, "present (create one first)")
 	if err != nil {
 		return ProbeResult{}, err
-	}
-	atr.mu.Lock()
-	g := atr.agent
-	atr.mu.Unlock()
-	if g == nil {
-		return ProbeResult{}, fmt.Errorf("%s has no agent yet: create one first", actor)
 	}
 	return r.probeWith(ctx, g, actor, target, op)
 }
@@ -229,16 +223,13 @@ func (r *Runner) Matrix(ctx context.Context) (MatrixResult, error) {
 // Renew renews the tenant's agent: a new JTI and a fresh countdown under the
 // same SPIFFE ID. It then shows that the old token is refused by the broker.
 func (r *Runner) Renew(ctx context.Context, tenantID string) error {
-	tr, err := r.tenant(tenantID)
+	tr, g, err := r.agentOf(tenantID, "renew")
 	if err != nil {
 		return err
 	}
 	tr.mu.Lock()
-	g, released := tr.agent, tr.released
+	released := tr.released
 	tr.mu.Unlock()
-	if g == nil {
-		return fmt.Errorf("%s has no agent to renew", tenantID)
-	}
 	if released {
 		return fmt.Errorf("%s agent was released: a released token cannot be renewed", tenantID)
 	}
@@ -275,17 +266,27 @@ func short(s string) string {
 	return s
 }
 
-// Release releases the tenant's agent now.
-func (r *Runner) Release(ctx context.Context, tenantID string) error {
+// agentOf returns the tenant and its current agent, or an error saying the
+// tenant has no agent to <verb>.
+func (r *Runner) agentOf(tenantID, verb string) (*tenantRun, *agentwrit.Agent, error) {
 	tr, err := r.tenant(tenantID)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	tr.mu.Lock()
 	g := tr.agent
 	tr.mu.Unlock()
 	if g == nil {
-		return fmt.Errorf("%s has no agent to release", tenantID)
+		return nil, nil, fmt.Errorf("%s has no agent to %s", tenantID, verb)
+	}
+	return tr, g, nil
+}
+
+// Release releases the tenant's agent now.
+func (r *Runner) Release(ctx context.Context, tenantID string) error {
+	tr, _, err := r.agentOf(tenantID, "release")
+	if err != nil {
+		return err
 	}
 	return r.releaseAgent(ctx, tr)
 }
@@ -334,15 +335,9 @@ func (r *Runner) Revoke(ctx context.Context, tenantID, level string) error {
 	if ok, why := r.AdminAvailable(); !ok {
 		return errors.New("revoke unavailable: " + why)
 	}
-	tr, err := r.tenant(tenantID)
+	tr, g, err := r.agentOf(tenantID, "revoke")
 	if err != nil {
 		return err
-	}
-	tr.mu.Lock()
-	g := tr.agent
-	tr.mu.Unlock()
-	if g == nil {
-		return fmt.Errorf("%s has no agent to revoke", tenantID)
 	}
 	var target string
 	switch agentwrit.RevokeLevel(level) {

@@ -209,13 +209,7 @@ func TestReleasedTokenRefusedByStore(t *testing.T) {
 
 func TestExpiry(t *testing.T) {
 	e := newEnv(t)
-	cfg := e.config(nil)
-	cfg.TTL = 5
-	r, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := e.runnerWith(t, nil, func(c *Config) { c.TTL = 5 })
 	if err := r.Step(ctx, "bank"); err != nil {
 		t.Fatal(err)
 	}
@@ -223,7 +217,7 @@ func TestExpiry(t *testing.T) {
 	if st := r.Snapshot()[1]; st.Agent.State != AgentExpired {
 		t.Fatalf("state %v", st.Agent.State)
 	}
-	err = r.Step(ctx, "bank")
+	err := r.Step(ctx, "bank")
 	var denied *DeniedError
 	if !errors.As(err, &denied) || denied.Access.Code != "token_invalid" {
 		t.Fatalf("extract after expiry: %v", err)
@@ -411,13 +405,7 @@ func TestReleaseAll(t *testing.T) {
 
 func TestRenewDue(t *testing.T) {
 	e := newEnv(t)
-	cfg := e.config(nil)
-	cfg.TTL = 60
-	r, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := e.runnerWith(t, nil, func(c *Config) { c.TTL = 60 })
 	if err := r.Step(ctx, "hospital"); err != nil {
 		t.Fatal(err)
 	}
@@ -436,13 +424,7 @@ func TestRenewDue(t *testing.T) {
 
 func TestReleaseAllSkipsExpired(t *testing.T) {
 	e := newEnv(t)
-	cfg := e.config(nil)
-	cfg.TTL = 5
-	r, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := e.runnerWith(t, nil, func(c *Config) { c.TTL = 5 })
 	if err := r.Step(ctx, "hospital"); err != nil {
 		t.Fatal(err)
 	}

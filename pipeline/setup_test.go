@@ -79,7 +79,17 @@ func (e *env) config(tenants []Tenant) Config {
 
 func (e *env) runner(t testing.TB, tenants []Tenant) *Runner {
 	t.Helper()
-	r, err := New(e.config(tenants))
+	return e.runnerWith(t, tenants, nil)
+}
+
+// runnerWith is runner with the config adjusted by adjust (may be nil).
+func (e *env) runnerWith(t testing.TB, tenants []Tenant, adjust func(*Config)) *Runner {
+	t.Helper()
+	cfg := e.config(tenants)
+	if adjust != nil {
+		adjust(&cfg)
+	}
+	r, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
