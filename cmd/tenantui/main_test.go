@@ -163,6 +163,26 @@ func externalBroker(t *testing.T, wrap func(http.Handler) http.Handler) (url str
 	return hs.URL, creds
 }
 
+// rewriteJSON lets edit change the JSON replies to path before the client
+// sees them: a broker that lies, for the tests that must catch it.
+func rewriteJSON(path string, edit func(map[string]any)) func(http.Handler) http.Handler {
+	return func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path != path {
+				h.ServeHTTP(w, r)
+				return
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, r)
+			var body map[string]any
+			json.Unmarshal(rec.Body.Bytes(), &body)
+			edit(body)
+			w.Header().Set("Content-Type", "application/json")
+			json.NewEncoder(w).Encode(body)
+		})
+	}
+}
+
 func useExternal(t *testing.T, url, id, secret string) {
 	clearEnv(t)
 	t.Setenv("AGENTWRIT_BROKER_URL", url)
@@ -224,23 +244,11 @@ func TestRateLimitedLoginWaits(t *testing.T) {
 // scope for every token: the stores then let the hospital read the bank, and
 // the run must say so and exit 1.
 func TestIsolationFailureExits1(t *testing.T) {
-	url, creds := externalBroker(t, func(h http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.URL.Path != "/v1/token/validate" {
-				h.ServeHTTP(w, r)
-				return
-			}
-			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, r)
-			var body map[string]any
-			json.Unmarshal(rec.Body.Bytes(), &body)
-			if claims, ok := body["claims"].(map[string]any); ok {
-				claims["scope"] = []string{"read:analytics:*", "write:reports:*"}
-			}
-			w.Header().Set("Content-Type", "application/json")
-			json.NewEncoder(w).Encode(body)
-		})
-	})
+	url, creds := externalBroker(t, rewriteJSON("/v1/token/validate", func(body map[string]any) {
+		if claims, ok := body["claims"].(map[string]any); ok {
+			claims["scope"] = []string{"read:analytics:*", "write:reports:*"}
+		}
+	}))
 	useExternal(t, url, creds.ClientID, creds.ClientSecret)
 	code, out, errs := runCLI(t, append([]string{"run"}, dirs(t)...)...)
 	if code != 1 || !strings.Contains(out, "FAIL: Hospital agent cannot read bank data") || !strings.Contains(errs, "isolation FAILED") {
@@ -297,23 +305,11 @@ func TestStandaloneBrokerSampleApp(t *testing.T) {
 // TestAuditDetectsTamperedChain serves a trail in which one event's detail
 // was altered after hashing: `tenantui audit` must say where and exit 1.
 func TestAuditDetectsTamperedChain(t *testing.T) {
-	url, creds := externalBroker(t, func(h http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.URL.Path != "/v1/audit/events" {
-				h.ServeHTTP(w, r)
-				return
-			}
-			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, r)
-			var page map[string]any
-			json.Unmarshal(rec.Body.Bytes(), &page)
-			if evs, ok := page["events"].([]any); ok && len(evs) > 2 {
-				evs[1].(map[string]any)["detail"] = "nothing to see here"
-			}
-			w.Header().Set("Content-Type", "application/json")
-			json.NewEncoder(w).Encode(page)
-		})
-	})
+	url, creds := externalBroker(t, rewriteJSON("/v1/audit/events", func(page map[string]any) {
+		if evs, ok := page["events"].([]any); ok && len(evs) > 2 {
+			evs[1].(map[string]any)["detail"] = "nothing to see here"
+		}
+	}))
 	useExternal(t, url, creds.ClientID, creds.ClientSecret)
 	if code, _, errs := runCLI(t, append([]string{"run"}, dirs(t)...)...); code != 0 {
 		t.Fatalf("run: exit %d: %s", code, errs)
