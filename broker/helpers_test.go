@@ -12,9 +12,10 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/tenantui/tenantui/internal/fakeclock"
 )
 
 const testSecret = "dev-secret-dev-secret-1234567890"
@@ -30,33 +31,16 @@ var (
 	reEventID = regexp.MustCompile(`^evt-\d{6}$`)
 )
 
-// fakeClock is a settable clock shared by the server and the test.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{t: time.Date(2026, 11, 26, 20, 0, 0, 287835008, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
+// newFakeClock is a settable clock shared by the server and the test.
+func newFakeClock() *fakeclock.Clock {
+	return fakeclock.New(time.Date(2026, 11, 26, 20, 0, 0, 287835008, time.UTC))
 }
 
 // harness drives a Server through its handler with httptest.
 type harness struct {
 	t     testing.TB
 	s     *Server
-	clock *fakeClock
+	clock *fakeclock.Clock
 	h     http.Handler
 }
 

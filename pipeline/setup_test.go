@@ -7,30 +7,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tenantui/tenantui/internal/fakeclock"
+
 	"github.com/tenantui/tenantui/agentwrit"
 	"github.com/tenantui/tenantui/broker"
 )
 
-// clock is a settable clock shared by the broker and the runner, so expiry
-// can be tested without sleeping.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Now().Truncate(time.Second)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+// newClock is a settable clock shared by the broker and the runner, so
+// expiry can be tested without sleeping.
+func newClock() *fakeclock.Clock { return fakeclock.New(time.Now().Truncate(time.Second)) }
 
 // env is an embedded broker, an app and an admin session talking to it over
 // loopback HTTP, and a runner on temporary directories.
@@ -39,7 +24,7 @@ type env struct {
 	http    *httptest.Server
 	app     *agentwrit.App
 	admin   *agentwrit.Admin
-	clock   *clock
+	clock   *fakeclock.Clock
 	data    string
 	reports string
 	mu      sync.Mutex

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tenantui/tenantui/internal/fakeclock"
+
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/colorprofile"
 	"github.com/charmbracelet/vhs/lexer"
@@ -28,31 +30,12 @@ const (
 	DefaultQuitTimeout = 5 * time.Second
 )
 
-// Clock is a virtual clock, advanced by the tape's Sleeps. Pass its Now
-// method to everything that must see the tape's time (the console, and in an
-// end-to-end replay the broker and the pipeline too). It is safe for
-// concurrent use.
-type Clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+// Clock is the virtual clock of a replay: share it with everything the
+// program reads time from, and each Sleep of the tape advances it.
+type Clock = fakeclock.Clock
 
 // NewClock returns a clock that reads start until advanced.
-func NewClock(start time.Time) *Clock { return &Clock{t: start} }
-
-// Now returns the clock's time.
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-// Advance moves the clock forward by d.
-func (c *Clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+func NewClock(start time.Time) *Clock { return fakeclock.New(start) }
 
 // Options configures [Play].
 type Options struct {
