@@ -44,6 +44,17 @@ func newFake(ts []pipeline.Tenant, now func() time.Time, events chan pipeline.Ev
 
 var _ Controller = (*fakeCtrl)(nil)
 
+// begin records a call, waits out the fake's pause, and locks the fake; the
+// returned func unlocks it: defer f.begin(...)().
+func (f *fakeCtrl) begin(format string, a ...any) func() {
+	f.mu.Lock()
+	f.record(format, a...)
+	f.mu.Unlock()
+	f.pause()
+	f.mu.Lock()
+	return f.mu.Unlock
+}
+
 func (f *fakeCtrl) record(format string, a ...any) {
 	f.calls = append(f.calls, fmt.Sprintf(format, a...))
 }
@@ -182,12 +193,7 @@ func (f *fakeCtrl) Snapshot() []pipeline.TenantState {
 }
 
 func (f *fakeCtrl) Step(ctx context.Context, tenant string) error {
-	f.mu.Lock()
-	f.record("Step %s", tenant)
-	f.mu.Unlock()
-	f.pause()
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	defer f.begin("Step %s", tenant)()
 	i, err := f.idx(tenant)
 	if err != nil {
 		return err
@@ -281,12 +287,7 @@ func fakeMetrics(k pipeline.Kind, rows int) *pipeline.Metrics {
 }
 
 func (f *fakeCtrl) RunAll(ctx context.Context) error {
-	f.mu.Lock()
-	f.record("RunAll")
-	f.mu.Unlock()
-	f.pause()
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	defer f.begin("RunAll")()
 	for i := range f.tenants {
 		if f.states[i].Stage == pipeline.StageRelease {
 			f.states[i].Stage = pipeline.StageNone
@@ -356,12 +357,7 @@ func (f *fakeCtrl) ProbeReleased(ctx context.Context, actor, target string, op p
 }
 
 func (f *fakeCtrl) IsolationCheck(ctx context.Context) (pipeline.IsolationResult, error) {
-	f.mu.Lock()
-	f.record("IsolationCheck")
-	f.mu.Unlock()
-	f.pause()
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	defer f.begin("IsolationCheck")()
 	if len(f.tenants) < 2 {
 		return pipeline.IsolationResult{}, errors.New("the isolation check needs at least two tenants")
 	}
@@ -403,12 +399,7 @@ func (f *fakeCtrl) IsolationCheck(ctx context.Context) (pipeline.IsolationResult
 }
 
 func (f *fakeCtrl) Matrix(ctx context.Context) (pipeline.MatrixResult, error) {
-	f.mu.Lock()
-	f.record("Matrix")
-	f.mu.Unlock()
-	f.pause()
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	defer f.begin("Matrix")()
 	n := len(f.tenants)
 	res := pipeline.MatrixResult{Probes: make([]pipeline.ProbeResult, 2*n*n)}
 	for ai, a := range f.tenants {
@@ -441,12 +432,7 @@ func (f *fakeCtrl) agentOf(tenant string) (int, *pipeline.AgentInfo, error) {
 }
 
 func (f *fakeCtrl) Renew(ctx context.Context, tenant string) error {
-	f.mu.Lock()
-	f.record("Renew %s", tenant)
-	f.mu.Unlock()
-	f.pause()
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	defer f.begin("Renew %s", tenant)()
 	_, a, err := f.agentOf(tenant)
 	if err != nil {
 		return fmt.Errorf("%s has no agent to renew", tenant)
@@ -466,12 +452,7 @@ func (f *fakeCtrl) Renew(ctx context.Context, tenant string) error {
 }
 
 func (f *fakeCtrl) Release(ctx context.Context, tenant string) error {
-	f.mu.Lock()
-	f.record("Release %s", tenant)
-	f.mu.Unlock()
-	f.pause()
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	defer f.begin("Release %s", tenant)()
 	_, a, err := f.agentOf(tenant)
 	if err != nil {
 		return fmt.Errorf("%s has no agent to release", tenant)
@@ -517,12 +498,7 @@ func (f *fakeCtrl) LiveAgents() int {
 }
 
 func (f *fakeCtrl) Revoke(ctx context.Context, tenant, level string) error {
-	f.mu.Lock()
-	f.record("Revoke %s %s", tenant, level)
-	f.mu.Unlock()
-	f.pause()
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	defer f.begin("Revoke %s %s", tenant, level)()
 	if !f.adminOK {
 		return errors.New("revoke unavailable: " + f.adminWhy)
 	}
@@ -540,12 +516,7 @@ func (f *fakeCtrl) Revoke(ctx context.Context, tenant, level string) error {
 }
 
 func (f *fakeCtrl) Delegate(ctx context.Context, from, to string, scopes []string) (pipeline.DelegationResult, error) {
-	f.mu.Lock()
-	f.record("Delegate %s %s %s", from, to, strings.Join(scopes, ","))
-	f.mu.Unlock()
-	f.pause()
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	defer f.begin("Delegate %s %s %s", from, to, strings.Join(scopes, ","))()
 	fi, err := f.idx(from)
 	if err != nil {
 		return pipeline.DelegationResult{}, err
@@ -577,12 +548,7 @@ func (f *fakeCtrl) Delegate(ctx context.Context, from, to string, scopes []strin
 }
 
 func (f *fakeCtrl) CreateOverCeiling(ctx context.Context, tenant string) (pipeline.Access, error) {
-	f.mu.Lock()
-	f.record("CreateOverCeiling %s", tenant)
-	f.mu.Unlock()
-	f.pause()
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	defer f.begin("CreateOverCeiling %s", tenant)()
 	if _, err := f.idx(tenant); err != nil {
 		return pipeline.Access{}, err
 	}
@@ -595,12 +561,7 @@ func (f *fakeCtrl) CreateOverCeiling(ctx context.Context, tenant string) (pipeli
 }
 
 func (f *fakeCtrl) Audit(ctx context.Context, flt pipeline.AuditFilter) (pipeline.AuditResult, error) {
-	f.mu.Lock()
-	f.record("Audit %s|%s|%s", flt.Tenant, flt.AgentID, flt.EventType)
-	f.mu.Unlock()
-	f.pause()
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	defer f.begin("Audit %s|%s|%s", flt.Tenant, flt.AgentID, flt.EventType)()
 	if !f.adminOK {
 		return pipeline.AuditResult{}, errors.New("audit unavailable: " + f.adminWhy)
 	}

@@ -60,6 +60,20 @@ func (l *logPane) scroll(delta, rows int) {
 	l.back = min(max(l.back-delta, 0), max(n-rows, 0))
 }
 
+// kindLabels are the log's short labels for lifecycle events (decisions are
+// labelled with their layer).
+var kindLabels = map[pipeline.EventKind]string{
+	pipeline.EventAgentCreated:  "agent",
+	pipeline.EventStageFinished: "stage",
+	pipeline.EventReportWritten: "report",
+	pipeline.EventReleased:      "release",
+	pipeline.EventRenewed:       "renew",
+	pipeline.EventRevoked:       "revoke",
+	pipeline.EventExpired:       "expiry",
+	pipeline.EventDelegated:     "deleg",
+	pipeline.EventInfo:          "info",
+}
+
 // entryFor turns a pipeline event into a log entry (ok=false to skip it).
 func entryFor(ev pipeline.Event) (logEntry, bool) {
 	e := logEntry{at: ev.Time, label: ev.Kind.String(), text: ev.Message}
@@ -94,25 +108,8 @@ func entryFor(ev pipeline.Event) (logEntry, bool) {
 	if e.text == "" {
 		e.text = strings.TrimSpace(ev.Tenant + " " + ev.Kind.String())
 	}
-	switch ev.Kind {
-	case pipeline.EventAgentCreated:
-		e.label = "agent"
-	case pipeline.EventStageFinished:
-		e.label = "stage"
-	case pipeline.EventReportWritten:
-		e.label = "report"
-	case pipeline.EventReleased:
-		e.label = "release"
-	case pipeline.EventRenewed:
-		e.label = "renew"
-	case pipeline.EventRevoked:
-		e.label = "revoke"
-	case pipeline.EventExpired:
-		e.label = "expiry"
-	case pipeline.EventDelegated:
-		e.label = "deleg"
-	case pipeline.EventInfo:
-		e.label = "info"
+	if l, ok := kindLabels[ev.Kind]; ok {
+		e.label = l
 	}
 	return e, true
 }
