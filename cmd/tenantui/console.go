@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -21,16 +20,7 @@ func isTerminal(f *os.File) bool { return term.IsTerminal(f.Fd()) }
 
 // cmdConsole runs the interactive console.
 func cmdConsole(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("console", flag.ContinueOnError)
-	var c common
-	c.register(fs)
-	if err := parse(fs, args, stderr); err != nil {
-		return err
-	}
-	if err := c.validate(); err != nil {
-		return err
-	}
-	tenants, err := c.tenants()
+	c, tenants, err := parseCommon("console", args, stderr, nil)
 	if err != nil {
 		return err
 	}

@@ -92,3 +92,22 @@ func parse(fs *flag.FlagSet, args []string, stderr io.Writer) error {
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// parseCommon parses a command that takes the common flags (plus those extra
+// registers), validates them and loads the tenant catalog.
+func parseCommon(name string, args []string, stderr io.Writer, extra func(*flag.FlagSet)) (common, []pipeline.Tenant, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	var c common
+	c.register(fs)
+	if extra != nil {
+		extra(fs)
+	}
+	if err := parse(fs, args, stderr); err != nil {
+		return c, nil, err
+	}
+	if err := c.validate(); err != nil {
+		return c, nil, err
+	}
+	tenants, err := c.tenants()
+	return c, tenants, err
+}

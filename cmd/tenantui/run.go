@@ -15,19 +15,12 @@ import (
 )
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	var c common
-	c.register(fs)
-	jsonOut := fs.Bool("json", false, "print one JSON object per event instead of the transcript")
-	matrix := fs.Bool("matrix", false, "also probe every actor × target × read/write")
-	audit := fs.Bool("audit", false, "print the run's audit trail and verify its hash chain")
-	if err := parse(fs, args, stderr); err != nil {
-		return err
-	}
-	if err := c.validate(); err != nil {
-		return err
-	}
-	tenants, err := c.tenants()
+	var jsonOut, matrix, audit *bool
+	c, tenants, err := parseCommon("run", args, stderr, func(fs *flag.FlagSet) {
+		jsonOut = fs.Bool("json", false, "print one JSON object per event instead of the transcript")
+		matrix = fs.Bool("matrix", false, "also probe every actor × target × read/write")
+		audit = fs.Bool("audit", false, "print the run's audit trail and verify its hash chain")
+	})
 	if err != nil {
 		return err
 	}

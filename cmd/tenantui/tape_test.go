@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"path"
@@ -244,16 +243,10 @@ func consoleFlags(cmdline, dir string) (common, error) {
 	} else if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		return c, fmt.Errorf("%q does not start the console", cmdline)
 	}
-	fs := flag.NewFlagSet("console", flag.ContinueOnError)
-	c.register(fs)
-	if err := parse(fs, args, io.Discard); err != nil {
-		return c, err
-	}
-	c.data, c.reports = filepath.Join(dir, "data"), filepath.Join(dir, "reports")
-	if err := c.validate(); err != nil {
-		return c, err
-	}
-	return c, nil
+	// The replay's data and reports go to dir, whatever the tape says.
+	args = append(args, "--data", filepath.Join(dir, "data"), "--reports", filepath.Join(dir, "reports"))
+	c, _, err := parseCommon("console", args, io.Discard, nil)
+	return c, err
 }
 
 func TestConsoleFlags(t *testing.T) {
