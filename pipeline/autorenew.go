@@ -9,9 +9,19 @@ import (
 // most: for short TTLs it renews when a fifth of the lifetime is left.
 const AutoRenewMargin = 30 * time.Second
 
+// StartAutoRenew renews every active agent shortly before it expires, on a
+// goroutine the runner owns: it stops when Shutdown begins, and Shutdown
+// waits for it before releasing.
+func (r *Runner) StartAutoRenew() {
+	r.renewWG.Add(1)
+	go func() {
+		defer r.renewWG.Done()
+		r.AutoRenew(r.life)
+	}()
+}
+
 // AutoRenew renews every active agent shortly before it expires, checking
-// once a second until ctx is done. It blocks; run it on a goroutine owned by
-// the caller.
+// once a second until ctx is done. It blocks (see StartAutoRenew).
 func (r *Runner) AutoRenew(ctx context.Context) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()

@@ -10,51 +10,53 @@ import (
 	"github.com/tenantui/tenantui/agentwrit"
 )
 
-// ensureAgent returns the tenant's live agent, creating a fresh one (which
-// becomes the tenant's agent, at stage create) when there is none.
-func (r *Runner) ensureAgent(ctx context.Context, tr *tenantRun) (*agentwrit.Agent, error) {
-	tr.mu.Lock()
-	info := r.agentInfoLocked(tr)
-	g := tr.agent
-	tr.mu.Unlock()
-	if info != nil && info.State == AgentActive {
-		return g, nil
-	}
-	tr.step.Lock()
-	defer tr.step.Unlock()
-	if err := r.stepToCreate(ctx, tr); err != nil {
-		return nil, err
-	}
-	tr.mu.Lock()
-	defer tr.mu.Unlock()
-	return tr.agent, nil
-}
-
-func (r *Runner) stepToCreate(ctx context.Context, tr *tenantRun) error {
-	tr.mu.Lock()
-	tr.stage = StageRelease // the next step starts over
-	tr.mu.Unlock()
-	return r.stepLocked(ctx, tr)
-}
-
-// Probe tries op on target's store with actor's live agent (created if the
-// actor has none), through both layers: the local pre-check and the store.
+// Probe tries op on target's store through both layers, the local
+// pre-check and the store. It uses the actor's live agent if there is one
+// and never touches the actor's stages; if the actor has none, it uses a
+// dedicated probe agent (ProbeResult.Dedicated), released afterwards.
 func (r *Runner) Probe(ctx context.Context, actor, target string, op Op) (ProbeResult, error) {
-	atr, err := r.tenant(actor)
+	ctx, done := r.work(ctx)
+	defer done()
+	g, dedicated, err := r.actingAgent(ctx, actor, "probe", RoleProbe)
 	if err != nil {
 		return ProbeResult{}, err
 	}
-	g, err := r.ensureAgent(ctx, atr)
-	if err != nil {
-		return ProbeResult{}, err
+	if dedicated {
+		defer r.releaseTransient(ctx, actor, g)
 	}
-	return r.probeWith(ctx, g, actor, target, op)
+	res, err := r.probeWith(ctx, g, actor, target, op)
+	res.Dedicated = dedicated
+	return res, err
+}
+
+// actingAgent returns the tenant's live agent, or else a new dedicated agent
+// (dedicated true) that the caller must release with releaseTransient.
+func (r *Runner) actingAgent(ctx context.Context, tenantID, taskPrefix, role string) (g *agentwrit.Agent, dedicated bool, err error) {
+	tr, err := r.tenant(tenantID)
+	if err != nil {
+		return nil, false, err
+	}
+	tr.mu.Lock()
+	g = r.liveAgentLocked(tr)
+	tr.mu.Unlock()
+	if g != nil {
+		return g, false, nil
+	}
+	g, err = r.createAgent(ctx, tr.t, taskPrefix, role)
+	if err != nil {
+		return nil, false, err
+	}
+	r.emit(Event{Kind: EventAgentCreated, Agent: r.infoOf(g, false, false, 0),
+		Message: fmt.Sprintf("%s: dedicated %s agent %s (the tenant has no live agent), scope %v", tenantID, role, g.ID(), g.Scope())})
+	return g, true, nil
 }
 
 // ProbeReleased is Probe with the actor's current token whatever its state:
 // it shows that a released, expired or revoked token is refused by the store
 // even though the scope it claims would pass the local check.
 func (r *Runner) ProbeReleased(ctx context.Context, actor, target string, op Op) (ProbeResult, error) {
+	ctx, done := r.work(ctx)
+	defer done()
 	_, g, err := r.agentOf(actor, "present (create one first)")
 	if err != nil {
 		return ProbeResult{}, err
@@ -69,10 +71,11 @@ func (r *Runner) probeWith(ctx context.Context, g *agentwrit.Agent, actor, targe
 	}
 	res := ProbeResult{Actor: actor, Target: target, Op: op}
 	res.Local = r.localCheck(g, actor, ttr.t, op)
-	s, err := r.storeFor(ctx, ttr)
+	s, err := r.acquireStore(ctx, ttr)
 	if err != nil {
 		return res, err
 	}
+	defer r.releaseStore(ttr)
 	var denied *DeniedError
 	switch op {
 	case OpRead:
@@ -106,45 +109,65 @@ func (r *Runner) noteDeadToken(actor string, a Access) {
 	}
 }
 
-// IsolationCheck runs the sample's cross-tenant check with a fresh agent for
-// the first tenant (the hospital): it cannot read the second tenant's data
-// (the bank) nor write the third's reports (the retailer), and can read its
-// own; plus the diagram's "bank agent cannot write hospital reports". The
-// check's agents are released afterwards.
+// IsolationCheck runs the sample's cross-tenant check with fresh agents for
+// the first two tenants (the hospital and the bank): the first cannot read
+// the second's data nor write the third's reports (the retailer; with two
+// tenants, the second's), and can read its own; plus the diagram's "bank
+// agent cannot write hospital reports". With one tenant only the own-read
+// check applies (IsolationResult.Note says so). The check's agents are
+// released afterwards.
 func (r *Runner) IsolationCheck(ctx context.Context) (IsolationResult, error) {
-	if len(r.tenants) < 2 {
-		return IsolationResult{}, errors.New("the isolation check needs at least two tenants")
+	ctx, done := r.work(ctx)
+	defer done()
+	if len(r.tenants) == 0 {
+		return IsolationResult{}, errors.New("the isolation check needs tenants")
 	}
-	a, b, c := r.tenants[0].t, r.tenants[1].t, r.tenants[2%len(r.tenants)].t
-	ga, err := r.createAgent(ctx, a, "cross-tenant-test")
+	a := r.tenants[0].t
+	ga, err := r.createAgent(ctx, a, "cross-tenant-test", RoleIsolation)
 	if err != nil {
 		return IsolationResult{}, err
 	}
 	defer r.releaseTransient(ctx, a.ID, ga)
 	r.emit(Event{Kind: EventAgentCreated, Tenant: a.ID, Agent: r.infoOf(ga, false, false, 0),
 		Message: fmt.Sprintf("isolation check: %s agent %s, scope %v", a.ID, ga.ID(), ga.Scope())})
-	gb, err := r.createAgent(ctx, b, "cross-tenant-test")
-	if err != nil {
-		return IsolationResult{}, err
-	}
-	defer r.releaseTransient(ctx, b.ID, gb)
-	r.emit(Event{Kind: EventAgentCreated, Tenant: b.ID, Agent: r.infoOf(gb, false, false, 0),
-		Message: fmt.Sprintf("isolation check: %s agent %s, scope %v", b.ID, gb.ID(), gb.Scope())})
 
-	specs := []struct {
+	type spec struct {
 		name   string
 		g      *agentwrit.Agent
 		actor  Tenant
 		target Tenant
 		op     Op
 		expect bool
-	}{
-		{fmt.Sprintf("%s agent cannot read %s data", a.ID, b.ID), ga, a, b, OpRead, false},
-		{fmt.Sprintf("%s agent cannot write %s reports", a.ID, c.ID), ga, a, c, OpWrite, false},
-		{fmt.Sprintf("%s agent can read its own data", a.ID), ga, a, a, OpRead, true},
-		{fmt.Sprintf("%s agent cannot write %s reports", b.ID, a.ID), gb, b, a, OpWrite, false},
 	}
+	var specs []spec
 	res := IsolationResult{Passed: true}
+	switch n := len(r.tenants); {
+	case n == 1:
+		res.NotApplicable = true
+		res.Note = fmt.Sprintf("isolation needs two tenants; the catalog has one (%s): only its own read is checked", a.ID)
+		specs = []spec{{fmt.Sprintf("%s agent can read its own data", a.ID), ga, a, a, OpRead, true}}
+	default:
+		b := r.tenants[1].t
+		c := b
+		if n >= 3 {
+			c = r.tenants[2].t
+		} else {
+			res.Note = fmt.Sprintf("two tenants: the write check targets %s, as there is no third tenant", b.ID)
+		}
+		gb, err := r.createAgent(ctx, b, "cross-tenant-test", RoleIsolation)
+		if err != nil {
+			return IsolationResult{}, err
+		}
+		defer r.releaseTransient(ctx, b.ID, gb)
+		r.emit(Event{Kind: EventAgentCreated, Tenant: b.ID, Agent: r.infoOf(gb, false, false, 0),
+			Message: fmt.Sprintf("isolation check: %s agent %s, scope %v", b.ID, gb.ID(), gb.Scope())})
+		specs = []spec{
+			{fmt.Sprintf("%s agent cannot read %s data", a.ID, b.ID), ga, a, b, OpRead, false},
+			{fmt.Sprintf("%s agent cannot write %s reports", a.ID, c.ID), ga, a, c, OpWrite, false},
+			{fmt.Sprintf("%s agent can read its own data", a.ID), ga, a, a, OpRead, true},
+			{fmt.Sprintf("%s agent cannot write %s reports", b.ID, a.ID), gb, b, a, OpWrite, false},
+		}
+	}
 	for _, s := range specs {
 		p, err := r.probeWith(ctx, s.g, s.actor.ID, s.target.ID, s.op)
 		if err != nil {
@@ -155,22 +178,26 @@ func (r *Runner) IsolationCheck(ctx context.Context) (IsolationResult, error) {
 		res.Passed = res.Passed && ok
 	}
 	msg := "Cross-tenant isolation verified."
-	if !res.Passed {
+	switch {
+	case !res.Passed:
 		msg = "Cross-tenant isolation FAILED."
+	case res.NotApplicable:
+		msg = "Cross-tenant isolation not checked: " + res.Note + "."
 	}
 	r.emit(Event{Kind: EventInfo, Message: msg})
 	return res, nil
 }
 
+// releaseTransient releases an agent obtained for one operation (a probe, a
+// check): bounded, and even when ctx is cancelled.
 func (r *Runner) releaseTransient(ctx context.Context, tenant string, g *agentwrit.Agent) {
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	if err := g.Release(rctx); err != nil {
-		r.emit(Event{Kind: EventError, Tenant: tenant, Err: oneLine(err), Message: "release: " + oneLine(err)})
+	c := r.led.find(g)
+	if c == nil {
 		return
 	}
-	r.emit(Event{Kind: EventReleased, Tenant: tenant, Agent: r.infoOf(g, true, false, 0),
-		Message: fmt.Sprintf("%s: agent %s released", tenant, g.ID())})
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	r.release(rctx, c)
 }
 
 // MaxMatrixTenants bounds the full matrix, which makes 2·n² store checks.
@@ -179,6 +206,8 @@ const MaxMatrixTenants = 64
 // Matrix probes every actor × every target × read/write with one fresh agent
 // per actor, released afterwards.
 func (r *Runner) Matrix(ctx context.Context) (MatrixResult, error) {
+	ctx, done := r.work(ctx)
+	defer done()
 	n := len(r.tenants)
 	if n > MaxMatrixTenants {
 		return MatrixResult{}, fmt.Errorf("the full matrix is limited to %d tenants (catalog has %d)", MaxMatrixTenants, n)
@@ -189,7 +218,7 @@ func (r *Runner) Matrix(ctx context.Context) (MatrixResult, error) {
 	}
 	var mu sync.Mutex
 	err := r.forEach(ctx, r.tenants, func(ctx context.Context, atr *tenantRun) error {
-		g, err := r.createAgent(ctx, atr.t, "matrix")
+		g, err := r.createAgent(ctx, atr.t, "matrix", RoleMatrix)
 		if err != nil {
 			return err
 		}
@@ -223,6 +252,8 @@ func (r *Runner) Matrix(ctx context.Context) (MatrixResult, error) {
 // Renew renews the tenant's agent: a new JTI and a fresh countdown under the
 // same SPIFFE ID. It then shows that the old token is refused by the broker.
 func (r *Runner) Renew(ctx context.Context, tenantID string) error {
+	ctx, done := r.work(ctx)
+	defer done()
 	tr, g, err := r.agentOf(tenantID, "renew")
 	if err != nil {
 		return err
@@ -235,7 +266,20 @@ func (r *Runner) Renew(ctx context.Context, tenantID string) error {
 	}
 	oldToken, oldJTI := g.Token(), g.JTI()
 	if err := g.Renew(ctx); err != nil {
+		var ae *agentwrit.AuthenticationError
+		if errors.As(err, &ae) {
+			// The broker refused the token: it is dead (expired or revoked).
+			tr.mu.Lock()
+			if tr.agent == g && !tr.released && r.cfg.Now().Before(g.ExpiresAt()) {
+				tr.revoked = true
+			}
+			tr.mu.Unlock()
+			return fmt.Errorf("renew refused by the broker (%s): the token is already dead", ae.Detail)
+		}
 		return fmt.Errorf("renew %s agent: %w", tenantID, err)
+	}
+	if c := r.led.find(g); c != nil {
+		r.led.renewed(c, g.JTI(), g.ExpiresAt())
 	}
 	tr.mu.Lock()
 	tr.renewals++
@@ -284,6 +328,8 @@ func (r *Runner) agentOf(tenantID, verb string) (*tenantRun, *agentwrit.Agent, e
 
 // Release releases the tenant's agent now.
 func (r *Runner) Release(ctx context.Context, tenantID string) error {
+	ctx, done := r.work(ctx)
+	defer done()
 	tr, _, err := r.agentOf(tenantID, "release")
 	if err != nil {
 		return err
@@ -291,26 +337,21 @@ func (r *Runner) Release(ctx context.Context, tenantID string) error {
 	return r.releaseAgent(ctx, tr)
 }
 
-// ReleaseAll releases every active agent and returns how many it released.
+// ReleaseAll releases every credential that may still be live (stage agents,
+// probe and check agents, delegated tokens) without stopping the runner, and
+// returns how many the broker released. Expired tokens are skipped; tokens
+// the broker refuses as dead are not counted.
 func (r *Runner) ReleaseAll(ctx context.Context) (int, error) {
-	var live []*tenantRun
-	for _, tr := range r.tenants {
-		tr.mu.Lock()
-		// Expired and revoked tokens are dead already: the broker would
-		// refuse to release them.
-		if info := r.agentInfoLocked(tr); info != nil && info.State == AgentActive {
-			live = append(live, tr)
-		}
-		tr.mu.Unlock()
-	}
 	var errs []error
 	n := 0
-	for _, tr := range live {
-		if err := r.releaseAgent(ctx, tr); err != nil {
+	for _, c := range r.led.pending(r.cfg.Now()) {
+		ok, dead, err := r.release(ctx, c)
+		switch {
+		case ok:
+			n++
+		case err != nil && !dead:
 			errs = append(errs, err)
-			continue
 		}
-		n++
 	}
 	return n, errors.Join(errs...)
 }
@@ -332,6 +373,8 @@ func (r *Runner) AdminAvailable() (bool, string) {
 // jti, SPIFFE ID, task id or SPIFFE ID as chain root, then asks the broker
 // whether the agent's token still validates.
 func (r *Runner) Revoke(ctx context.Context, tenantID, level string) error {
+	ctx, done := r.work(ctx)
+	defer done()
 	if ok, why := r.AdminAvailable(); !ok {
 		return errors.New("revoke unavailable: " + why)
 	}
@@ -371,30 +414,44 @@ func (r *Runner) Revoke(ctx context.Context, tenantID, level string) error {
 	return nil
 }
 
-// Delegate has from's agent delegate scope to to's agent (both created if
-// needed). A refusal by the broker is a result, not an error.
+// Delegate has from's agent delegate scope to to's agent. Each side uses
+// its tenant's live agent, or else a dedicated agent released afterwards. A
+// refusal by the broker is a result, not an error. A delegated token is
+// recorded in the ledger as soon as the broker answers and released once the
+// result is in hand (DelegationResult.Released): a cross-tenant credential
+// must not outlive its demonstration.
 func (r *Runner) Delegate(ctx context.Context, from, to string, scopes []string) (DelegationResult, error) {
-	ftr, err := r.tenant(from)
+	ctx, done := r.work(ctx)
+	defer done()
+	if _, err := r.tenant(to); err != nil {
+		return DelegationResult{}, err
+	}
+	gf, dedicated, err := r.actingAgent(ctx, from, "delegation", RoleDelegation)
 	if err != nil {
 		return DelegationResult{}, err
 	}
-	ttr, err := r.tenant(to)
+	if dedicated {
+		defer r.releaseTransient(ctx, from, gf)
+	}
+	gt, dedicated, err := r.actingAgent(ctx, to, "delegation", RoleDelegation)
 	if err != nil {
 		return DelegationResult{}, err
 	}
-	gf, err := r.ensureAgent(ctx, ftr)
-	if err != nil {
-		return DelegationResult{}, err
-	}
-	gt, err := r.ensureAgent(ctx, ttr)
-	if err != nil {
-		return DelegationResult{}, err
+	if dedicated {
+		defer r.releaseTransient(ctx, to, gt)
 	}
 	res := DelegationResult{From: from, To: to, Scope: scopes}
 	a := Access{Time: r.cfg.Now(), AgentID: gf.ID(), JTI: gf.JTI(), Actor: from, Target: to, Op: OpRead,
 		Layer: LayerBroker, Required: scopes, Held: gf.Scope()}
-	d, err := gf.Delegate(ctx, gt.ID(), scopes, 60)
+	if err := r.led.begin(); err != nil {
+		return res, err
+	}
+	// Like a registration, a delegation runs to its end once begun.
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), registerTimeout)
+	d, err := gf.Delegate(dctx, gt.ID(), scopes, 60)
+	cancel()
 	if err != nil {
+		r.led.end(nil)
 		var ae *agentwrit.AuthorizationError
 		if !errors.As(err, &ae) {
 			return res, fmt.Errorf("delegate %s → %s: %w", from, to, err)
@@ -404,20 +461,34 @@ func (r *Runner) Delegate(ctx context.Context, from, to string, scopes []string)
 		r.emit(Event{Kind: EventDecision, Tenant: from, Access: &a, Message: accessMessage(a)})
 		return res, nil
 	}
-	res.Allowed, res.Token = true, d.ShortToken()
-	res.Expires = r.cfg.Now().Add(time.Duration(d.ExpiresIn) * time.Second)
+	exp := r.cfg.Now().Add(time.Duration(d.ExpiresIn) * time.Second)
+	if e := d.Claims.ExpiresAt(); !e.IsZero() {
+		exp = e
+	}
+	c := &credential{tenant: to, role: RoleDelegated, token: d.Token, id: gt.ID(), jti: d.Claims.JTI, exp: exp}
+	r.led.end(c)
+	res.Allowed, res.Token, res.Expires = true, d.ShortToken(), exp
 	for _, rec := range d.Chain {
 		res.Chain = append(res.Chain, ChainLink{Agent: rec.Agent, Scope: rec.Scope, DelegatedAt: rec.DelegatedAt})
 	}
 	a.Allowed, a.Reason = true, fmt.Sprintf("delegated %v to %s (chain depth %d)", scopes, gt.ID(), len(d.Chain))
 	r.emit(Event{Kind: EventDecision, Tenant: from, Access: &a, Message: accessMessage(a)})
 	r.emit(Event{Kind: EventDelegated, Tenant: from, Message: fmt.Sprintf("%s → %s: delegated %v, chain depth %d", from, to, scopes, len(d.Chain))})
+	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer rcancel()
+	if ok, _, err := r.release(rctx, c); ok {
+		res.Released = true
+	} else if err != nil {
+		res.ReleaseErr = oneLine(err)
+	}
 	return res, nil
 }
 
 // CreateOverCeiling tries to create an agent for the tenant with
 // read:billing:<tenant>, outside the app's ceiling: the broker must refuse.
 func (r *Runner) CreateOverCeiling(ctx context.Context, tenantID string) (Access, error) {
+	ctx, done := r.work(ctx)
+	defer done()
 	tr, err := r.tenant(tenantID)
 	if err != nil {
 		return Access{}, err
@@ -425,7 +496,7 @@ func (r *Runner) CreateOverCeiling(ctx context.Context, tenantID string) (Access
 	want := []string{"read:billing:" + tenantID}
 	a := Access{Time: r.cfg.Now(), Actor: tenantID, Target: tenantID, Op: OpRead, Layer: LayerBroker, Required: want,
 		Held: []string{"read:analytics:*", "write:reports:*"}}
-	g, err := r.cfg.App.CreateAgent(ctx, r.cfg.OrchID, r.taskID("over-ceiling", tr.t.ID), want, &agentwrit.AgentOptions{MaxTTL: r.cfg.TTL})
+	g, err := r.register(ctx, tr.t.ID, "over-ceiling", RoleOverCeiling, want)
 	if err != nil {
 		var ae *agentwrit.AuthorizationError
 		if !errors.As(err, &ae) {
@@ -443,6 +514,8 @@ func (r *Runner) CreateOverCeiling(ctx context.Context, tenantID string) (Access
 // Audit fetches the broker's whole audit trail, verifies its hash chain and
 // returns the entries matching f.
 func (r *Runner) Audit(ctx context.Context, f AuditFilter) (AuditResult, error) {
+	ctx, done := r.work(ctx)
+	defer done()
 	if ok, why := r.AdminAvailable(); !ok {
 		return AuditResult{}, errors.New("audit unavailable: " + why)
 	}

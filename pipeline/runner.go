@@ -48,6 +48,30 @@ type Runner struct {
 	taskMu     sync.Mutex
 	taskTenant map[string]string // task id → tenant id, for the audit screen
 	idTenant   map[string]string // SPIFFE ID → tenant id, likewise
+
+	led ledger // every credential obtained
+
+	// life ends when Shutdown begins: every call's context is joined to it,
+	// so quitting cancels the work in flight.
+	life       context.Context
+	cancelWork context.CancelFunc
+	renewWG    sync.WaitGroup // the auto-renewal goroutine
+	shutOnce   sync.Once
+	shutDone   chan struct{}
+	shutRes    ShutdownResult
+}
+
+// registerTimeout bounds a registration, which runs to its end even when
+// its caller is cancelled: a registration the broker completes after the
+// client stopped listening would leave a live agent that no one can release.
+const registerTimeout = 10 * time.Second
+
+// work joins ctx to the runner's life: the returned context ends when either
+// does. Every public call that talks to the broker runs under it.
+func (r *Runner) work(ctx context.Context) (context.Context, context.CancelFunc) {
+	c, cancel := context.WithCancelCause(ctx)
+	stop := context.AfterFunc(r.life, func() { cancel(ErrShuttingDown) })
+	return c, func() { stop(); cancel(nil) }
 }
 
 type tenantRun struct {
@@ -57,6 +81,9 @@ type tenantRun struct {
 
 	mu         sync.Mutex // guards the fields below
 	store      *Store
+	users      int  // callers using store (see acquireStore)
+	retire     bool // close store whenever no one uses it
+	dataPath   string
 	stage      Stage
 	running    Stage
 	agent      *agentwrit.Agent
@@ -103,7 +130,9 @@ func New(cfg Config) (*Runner, error) {
 	if cfg.DataDir == "" || cfg.ReportsDir == "" {
 		return nil, errors.New("pipeline: data and reports directories are required")
 	}
-	r := &Runner{cfg: cfg, index: make(map[string]int, len(cfg.Tenants)), taskTenant: map[string]string{}, idTenant: map[string]string{}}
+	r := &Runner{cfg: cfg, index: make(map[string]int, len(cfg.Tenants)), taskTenant: map[string]string{}, idTenant: map[string]string{},
+		shutDone: make(chan struct{})}
+	r.life, r.cancelWork = context.WithCancel(context.Background())
 	for i, t := range cfg.Tenants {
 		r.index[t.ID] = i
 		r.tenants = append(r.tenants, &tenantRun{t: t})
@@ -136,16 +165,19 @@ func (r *Runner) tenant(id string) (*tenantRun, error) {
 	return r.tenants[i], nil
 }
 
-// storeFor opens the tenant's store on first use.
-func (r *Runner) storeFor(ctx context.Context, tr *tenantRun) (*Store, error) {
+// acquireStore returns the tenant's store, opening it on first use, and
+// counts the caller as a user until it calls releaseStore: a store is never
+// closed while in use.
+func (r *Runner) acquireStore(ctx context.Context, tr *tenantRun) (*Store, error) {
 	tr.openMu.Lock()
 	defer tr.openMu.Unlock()
 	tr.mu.Lock()
-	s := tr.store
-	tr.mu.Unlock()
-	if s != nil {
+	if s := tr.store; s != nil {
+		tr.users++
+		tr.mu.Unlock()
 		return s, nil
 	}
+	tr.mu.Unlock()
 	rows := tr.t.Rows
 	if rows == 0 {
 		rows = DefaultRows(tr.t.Kind, r.cfg.Scale)
@@ -161,21 +193,53 @@ func (r *Runner) storeFor(ctx context.Context, tr *tenantRun) (*Store, error) {
 		return nil, err
 	}
 	tr.mu.Lock()
-	tr.store = s
+	tr.store, tr.dataPath = s, s.Path()
+	tr.users++
 	tr.mu.Unlock()
 	return s, nil
+}
+
+// releaseStore ends a use begun by acquireStore; a retired store closes when
+// its last user is done.
+func (r *Runner) releaseStore(tr *tenantRun) {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	tr.users--
+	r.closeIdleStoreLocked(tr)
+}
+
+// retireStore closes the tenant's store now if no one uses it, else when its
+// last user is done (large catalogs keep memory flat this way).
+func (r *Runner) retireStore(tr *tenantRun) {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	tr.retire = true
+	r.closeIdleStoreLocked(tr)
+}
+
+// closeIdleStoreLocked closes a retired store that no one uses. tr.mu is held.
+func (r *Runner) closeIdleStoreLocked(tr *tenantRun) {
+	if tr.retire && tr.users == 0 && tr.store != nil {
+		tr.store.Close()
+		tr.store = nil
+	}
 }
 
 // Prepare opens every tenant's store, generating missing data, with bounded
 // concurrency. It is optional: stores open on first use.
 func (r *Runner) Prepare(ctx context.Context) error {
+	ctx, done := r.work(ctx)
+	defer done()
 	return r.forEach(ctx, r.tenants, func(ctx context.Context, tr *tenantRun) error {
-		_, err := r.storeFor(ctx, tr)
+		_, err := r.acquireStore(ctx, tr)
+		if err == nil {
+			r.releaseStore(tr)
+		}
 		return err
 	})
 }
 
-// Close closes every store. It does not release agents (see ReleaseAll).
+// Close closes every store. It does not release agents (see Shutdown).
 func (r *Runner) Close() error {
 	var errs []error
 	for _, tr := range r.tenants {
@@ -187,15 +251,6 @@ func (r *Runner) Close() error {
 		tr.mu.Unlock()
 	}
 	return errors.Join(errs...)
-}
-
-func (r *Runner) closeStore(tr *tenantRun) {
-	tr.mu.Lock()
-	defer tr.mu.Unlock()
-	if tr.store != nil {
-		tr.store.Close()
-		tr.store = nil
-	}
 }
 
 // agentInfo snapshots an agent for display. Call with tr.mu held.
@@ -257,21 +312,58 @@ func (r *Runner) taskID(prefix, tenant string) string {
 	return id
 }
 
-func (r *Runner) createAgent(ctx context.Context, t Tenant, taskPrefix string) (*agentwrit.Agent, error) {
-	g, err := r.cfg.App.CreateAgent(ctx, r.cfg.OrchID, r.taskID(taskPrefix, t.ID), t.Scopes(),
-		&agentwrit.AgentOptions{MaxTTL: r.cfg.TTL})
-	if err != nil {
-		return nil, fmt.Errorf("create agent for %s: %w", t.ID, err)
+// createAgent registers an agent for t and records it in the ledger before
+// anyone uses it. Once begun, the registration runs to its end (bounded by
+// registerTimeout) even if ctx is cancelled: the ledger then owns the agent
+// and Shutdown releases it.
+func (r *Runner) createAgent(ctx context.Context, t Tenant, taskPrefix, role string) (*agentwrit.Agent, error) {
+	return r.register(ctx, t.ID, taskPrefix, role, t.Scopes())
+}
+
+// register is createAgent with any scope (the over-ceiling demo asks for one
+// outside the app's ceiling).
+func (r *Runner) register(ctx context.Context, tenantID, taskPrefix, role string, scopes []string) (*agentwrit.Agent, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
+	if err := r.led.begin(); err != nil {
+		return nil, err
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), registerTimeout)
+	g, err := r.cfg.App.CreateAgent(rctx, r.cfg.OrchID, r.taskID(taskPrefix, tenantID), scopes,
+		&agentwrit.AgentOptions{MaxTTL: r.cfg.TTL})
+	cancel()
+	if err != nil {
+		r.led.end(nil)
+		return nil, fmt.Errorf("create agent for %s: %w", tenantID, err)
+	}
+	c := &credential{tenant: tenantID, role: role, agent: g, id: g.ID(), jti: g.JTI(), exp: g.ExpiresAt()}
+	r.led.end(c)
 	r.taskMu.Lock()
-	r.idTenant[g.ID()] = t.ID
+	r.idTenant[g.ID()] = tenantID
 	r.taskMu.Unlock()
+	if err := ctx.Err(); err != nil {
+		// Cancelled while registering: nobody will use this agent.
+		r.releaseTransient(ctx, tenantID, g)
+		return nil, err
+	}
 	return g, nil
+}
+
+// liveAgentLocked returns the tenant's agent if it is active (not released,
+// revoked or expired), else nil. tr.mu is held.
+func (r *Runner) liveAgentLocked(tr *tenantRun) *agentwrit.Agent {
+	if info := r.agentInfoLocked(tr); info != nil && info.State == AgentActive {
+		return tr.agent
+	}
+	return nil
 }
 
 // Step advances a tenant by one stage. After the release stage, the next
 // step starts the tenant over with a new agent.
 func (r *Runner) Step(ctx context.Context, tenantID string) error {
+	ctx, done := r.work(ctx)
+	defer done()
 	tr, err := r.tenant(tenantID)
 	if err != nil {
 		return err
@@ -281,15 +373,34 @@ func (r *Runner) Step(ctx context.Context, tenantID string) error {
 	return r.stepLocked(ctx, tr)
 }
 
+// startsOverLocked reports whether the tenant's next step starts it over
+// with a fresh agent: after a finished run, when its agent can no longer act
+// (expired, revoked, released mid-run) or when its last stage failed. tr.mu
+// is held.
+func (r *Runner) startsOverLocked(tr *tenantRun) bool {
+	if tr.stage == StageRelease || tr.stage == StageNone {
+		return true
+	}
+	return tr.err != "" || r.liveAgentLocked(tr) == nil
+}
+
+// stepLocked runs the tenant's next stage. The caller holds tr.step.
 func (r *Runner) stepLocked(ctx context.Context, tr *tenantRun) error {
 	tr.mu.Lock()
 	next := tr.stage + 1
-	if tr.stage == StageRelease || (next > StageCreate && tr.agent == nil) {
+	var old *agentwrit.Agent
+	if r.startsOverLocked(tr) {
 		next = StageCreate
+		if tr.stage != StageNone && tr.stage != StageRelease {
+			old = r.liveAgentLocked(tr) // a failed stage's agent: not needed any more
+		}
 	}
 	tr.running = next
 	tr.err = ""
 	tr.mu.Unlock()
+	if old != nil {
+		r.releaseTransient(ctx, tr.t.ID, old)
+	}
 
 	r.emit(Event{Kind: EventStageStarted, Tenant: tr.t.ID, Stage: next, Message: fmt.Sprintf("%s: %s started", tr.t.ID, next)})
 	err := r.runStage(ctx, tr, next)
@@ -302,7 +413,7 @@ func (r *Runner) stepLocked(ctx context.Context, tr *tenantRun) error {
 	}
 	tr.mu.Unlock()
 	if err != nil {
-		r.emit(Event{Kind: EventError, Tenant: tr.t.ID, Stage: next, Err: oneLine(err), Message: fmt.Sprintf("%s: %s failed: %s", tr.t.ID, next, oneLine(err))})
+		r.emit(Event{Kind: EventError, Tenant: tr.t.ID, Stage: next, Err: oneLine(err), Message: fmt.Sprintf("%s — %s: %s failed", Cause(err), tr.t.ID, next)})
 		return err
 	}
 	ev := Event{Kind: EventStageFinished, Tenant: tr.t.ID, Stage: next, Message: fmt.Sprintf("%s: %s done", tr.t.ID, next)}
@@ -310,9 +421,7 @@ func (r *Runner) stepLocked(ctx context.Context, tr *tenantRun) error {
 	switch next {
 	case StageExtract:
 		ev.Rows = tr.nrows
-		if tr.store != nil {
-			ev.Report = tr.store.Path() // where the rows came from
-		}
+		ev.Report = tr.dataPath // where the rows came from
 	case StageTransform:
 		ev.Rows, ev.Metrics = tr.nrows, tr.metrics
 	case StageLoad:
@@ -332,7 +441,7 @@ func (r *Runner) runStage(ctx context.Context, tr *tenantRun, st Stage) error {
 	tr.mu.Unlock()
 	switch st {
 	case StageCreate:
-		g, err := r.createAgent(ctx, t, "etl")
+		g, err := r.createAgent(ctx, t, "etl", RoleStage)
 		if err != nil {
 			return err
 		}
@@ -349,11 +458,12 @@ func (r *Runner) runStage(ctx context.Context, tr *tenantRun, st Stage) error {
 		if !r.localCheck(g, t.ID, t, OpRead).Allowed {
 			return fmt.Errorf("local check denied reading %s data", t.ID)
 		}
-		s, err := r.storeFor(ctx, tr)
+		s, err := r.acquireStore(ctx, tr)
 		if err != nil {
 			return err
 		}
 		rows, _, err := s.Read(ctx, g.Token(), t.ID)
+		r.releaseStore(tr)
 		if err != nil {
 			return err
 		}
@@ -383,12 +493,13 @@ func (r *Runner) runStage(ctx context.Context, tr *tenantRun, st Stage) error {
 		if m == nil {
 			return errors.New("nothing to load: transform has not run")
 		}
-		s, err := r.storeFor(ctx, tr)
+		s, err := r.acquireStore(ctx, tr)
 		if err != nil {
 			return err
 		}
 		rep := newReport(t, n, m, g.ID(), g.TaskID(), r.cfg.Now())
 		path, data, _, err := s.WriteReport(ctx, g.Token(), t.ID, "latest.json", rep)
+		r.releaseStore(tr)
 		if err != nil {
 			return err
 		}
@@ -425,6 +536,8 @@ func accessMessage(a Access) string {
 	return fmt.Sprintf("%s %s: %s → %s %s: %s", a.Verdict(), a.Layer, a.Actor, a.Target, a.Op.Label(), a.Reason)
 }
 
+// releaseAgent releases the tenant's agent: the tenant shows RELEASED only
+// when the broker released it (see release).
 func (r *Runner) releaseAgent(ctx context.Context, tr *tenantRun) error {
 	tr.mu.Lock()
 	g, released := tr.agent, tr.released
@@ -432,26 +545,19 @@ func (r *Runner) releaseAgent(ctx context.Context, tr *tenantRun) error {
 	if g == nil || released {
 		return nil
 	}
-	if err := g.Release(ctx); err != nil {
-		// A token that is already dead (expired, revoked) cannot be released
-		// and needs no release: the broker answers 401.
-		var ae *agentwrit.AuthenticationError
-		if !errors.As(err, &ae) {
-			return fmt.Errorf("release %s agent: %w", tr.t.ID, err)
-		}
+	c := r.led.find(g)
+	if c == nil {
+		return fmt.Errorf("%s agent %s is not in the ledger", tr.t.ID, g.ID())
 	}
-	tr.mu.Lock()
-	tr.released = true
-	info := r.agentInfoLocked(tr)
-	tr.mu.Unlock()
-	r.emit(Event{Kind: EventReleased, Tenant: tr.t.ID, Stage: StageRelease, Agent: info,
-		Message: fmt.Sprintf("%s: agent %s released", tr.t.ID, g.ID())})
-	return nil
+	_, _, err := r.release(ctx, c)
+	return err
 }
 
 // RunTenant runs the tenant's remaining stages through release. The agent is
 // released whatever happens, even when ctx is cancelled.
 func (r *Runner) RunTenant(ctx context.Context, tenantID string) error {
+	ctx, done := r.work(ctx)
+	defer done()
 	tr, err := r.tenant(tenantID)
 	if err != nil {
 		return err
@@ -462,13 +568,6 @@ func (r *Runner) RunTenant(ctx context.Context, tenantID string) error {
 func (r *Runner) runTenant(ctx context.Context, tr *tenantRun) (err error) {
 	tr.step.Lock()
 	defer tr.step.Unlock()
-	tr.mu.Lock()
-	// Start over after a finished run, or when the agent can no longer act
-	// (released after a failure, expired, revoked).
-	if info := r.agentInfoLocked(tr); tr.stage == StageRelease || (info != nil && info.State != AgentActive) {
-		tr.stage = StageNone
-	}
-	tr.mu.Unlock()
 	defer func() {
 		if err != nil {
 			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -476,9 +575,9 @@ func (r *Runner) runTenant(ctx context.Context, tr *tenantRun) (err error) {
 			r.releaseAgent(rctx, tr)
 		}
 	}()
-	for {
+	for first := true; ; first = false {
 		tr.mu.Lock()
-		done := tr.stage == StageRelease
+		done := tr.stage == StageRelease && !first
 		tr.mu.Unlock()
 		if done {
 			return nil
@@ -495,11 +594,13 @@ func (r *Runner) runTenant(ctx context.Context, tr *tenantRun) (err error) {
 // RunAll runs every tenant to completion with bounded concurrency and returns
 // the errors joined. Every agent is released.
 func (r *Runner) RunAll(ctx context.Context) error {
+	ctx, done := r.work(ctx)
+	defer done()
 	many := len(r.tenants) > 16
 	return r.forEach(ctx, r.tenants, func(ctx context.Context, tr *tenantRun) error {
 		err := r.runTenant(ctx, tr)
 		if many {
-			r.closeStore(tr) // keep memory flat for large catalogs
+			r.retireStore(tr) // keep memory flat for large catalogs
 		}
 		return err
 	})

@@ -3,7 +3,6 @@ package pipeline
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -200,10 +199,16 @@ func TestReleasedTokenRefusedByStore(t *testing.T) {
 	if a := r.Snapshot()[0].Agent; p.Store.AgentID != a.SPIFFEID || p.Store.JTI != a.JTI {
 		t.Fatalf("refused access not attributed to the agent: %+v", p.Store)
 	}
-	// A step with the released agent is refused too: the extract fails.
+	// A tenant whose agent was released mid-run starts over with a fresh
+	// agent: no stage retries a dead token.
+	old := r.Snapshot()[0].Agent.SPIFFEID
 	r.tenants[0].stage = StageCreate
-	if err := r.Step(ctx, "hospital"); err == nil || !strings.Contains(err.Error(), "broker refused the token") {
-		t.Fatalf("extract with released token: %v", err)
+	if err := r.Step(ctx, "hospital"); err != nil {
+		t.Fatalf("step after release: %v", err)
+	}
+	st := r.Snapshot()[0]
+	if st.Stage != StageCreate || st.Agent.SPIFFEID == old || st.Agent.State != AgentActive {
+		t.Fatalf("after release, enter must start over with a fresh agent: stage %v agent %+v", st.Stage, st.Agent)
 	}
 }
 
@@ -217,13 +222,21 @@ func TestExpiry(t *testing.T) {
 	if st := r.Snapshot()[1]; st.Agent.State != AgentExpired {
 		t.Fatalf("state %v", st.Agent.State)
 	}
-	err := r.Step(ctx, "bank")
-	var denied *DeniedError
-	if !errors.As(err, &denied) || denied.Access.Code != "token_invalid" {
-		t.Fatalf("extract after expiry: %v", err)
-	}
-	if r.LiveAgents() != 0 {
+	if r.LiveAgents() != 0 || len(r.LiveCredentials()) != 0 {
 		t.Fatal("expired agent counted live")
+	}
+	// The store refuses the expired token...
+	p, err := r.ProbeReleased(ctx, "bank", "bank", OpRead)
+	if err != nil || p.Store.Allowed || p.Store.Code != "token_invalid" {
+		t.Fatalf("expired token at the store: %+v %v", p.Store, err)
+	}
+	// ...and the next step starts the tenant over with a fresh agent.
+	old := r.Snapshot()[1].Agent.SPIFFEID
+	if err := r.Step(ctx, "bank"); err != nil {
+		t.Fatalf("step after expiry: %v", err)
+	}
+	if st := r.Snapshot()[1]; st.Stage != StageCreate || st.Agent.SPIFFEID == old || st.Agent.State != AgentActive {
+		t.Fatalf("after expiry: stage %v agent %+v", st.Stage, st.Agent)
 	}
 }
 
@@ -289,6 +302,9 @@ func TestRevokeLevels(t *testing.T) {
 func TestDelegationChainRoot(t *testing.T) {
 	e := newEnv(t)
 	r := e.runner(t, nil)
+	if err := r.Step(ctx, "hospital"); err != nil {
+		t.Fatal(err)
+	}
 	res, err := r.Delegate(ctx, "hospital", "bank", []string{"read:analytics:hospital"})
 	if err != nil || !res.Allowed || len(res.Chain) != 1 {
 		t.Fatalf("delegate: %+v %v", res, err)

@@ -2,12 +2,14 @@ package pipeline
 
 import (
 	"context"
+	"net/http"
 	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/tenantui/tenantui/internal/fakeclock"
+	"github.com/tenantui/tenantui/internal/liveaudit"
 
 	"github.com/tenantui/tenantui/agentwrit"
 	"github.com/tenantui/tenantui/broker"
@@ -33,7 +35,11 @@ type env struct {
 
 const testAdminSecret = "test-admin-secret-0123456789"
 
-func newEnv(t testing.TB) *env {
+func newEnv(t testing.TB) *env { t.Helper(); return newEnvWrapped(t, nil) }
+
+// newEnvWrapped is newEnv with the broker's handler wrapped (nil: as is),
+// to slow or freeze some requests.
+func newEnvWrapped(t testing.TB, wrap func(http.Handler) http.Handler) *env {
 	t.Helper()
 	e := &env{clock: newClock(), data: t.TempDir(), reports: t.TempDir()}
 	srv, err := broker.New(broker.Config{AdminSecret: testAdminSecret, DisableRateLimits: true, Now: e.clock.Now})
@@ -45,7 +51,11 @@ func newEnv(t testing.TB) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.http = httptest.NewServer(srv.Handler())
+	h := srv.Handler()
+	if wrap != nil {
+		h = wrap(h)
+	}
+	e.http = httptest.NewServer(h)
 	t.Cleanup(e.http.Close)
 	if e.app, err = agentwrit.NewApp(e.http.URL, creds.ClientID, creds.ClientSecret); err != nil {
 		t.Fatal(err)
@@ -88,6 +98,16 @@ func (e *env) take() []Event {
 	out := e.events
 	e.events = nil
 	return out
+}
+
+// liveOnBroker is what the broker's own audit trail shows as still live.
+func (e *env) liveOnBroker(t testing.TB) []string {
+	t.Helper()
+	evs, err := e.admin.AllAuditEvents(context.Background(), agentwrit.AuditQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return liveaudit.Live(evs)
 }
 
 // valid asks the broker whether a token is still valid.

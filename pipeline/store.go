@@ -90,7 +90,7 @@ func OpenStore(ctx context.Context, t Tenant, cfg StoreConfig) (*Store, error) {
 	if _, err := os.Stat(s.path); err == nil {
 		db, got, err := openExisting(ctx, s.path)
 		if err != nil {
-			return nil, &DataError{Path: s.path, Err: err}
+			return nil, s.dataErr(ctx, err)
 		}
 		if got == want {
 			s.db = db
@@ -106,7 +106,7 @@ func OpenStore(ctx context.Context, t Tenant, cfg StoreConfig) (*Store, error) {
 	}
 	db, _, err := openExisting(ctx, s.path)
 	if err != nil {
-		return nil, &DataError{Path: s.path, Err: err}
+		return nil, s.dataErr(ctx, err)
 	}
 	s.db = db
 	return s, nil
@@ -199,6 +199,21 @@ func (s *Store) generate(ctx context.Context, m meta) error {
 	return os.Rename(tmp, s.path)
 }
 
+// dataErr classifies a failed database call: a *DataError ("delete it to
+// regenerate") only when the file itself is at fault, not when the call was
+// cancelled or the store was closed under it.
+func (s *Store) dataErr(ctx context.Context, err error) error {
+	switch {
+	case ctx.Err() != nil:
+		return fmt.Errorf("%s store: %w", s.tenant.ID, ctx.Err())
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("%s store: %w", s.tenant.ID, err)
+	case errors.Is(err, sql.ErrConnDone), strings.Contains(err.Error(), "database is closed"):
+		return fmt.Errorf("%s store: closed while in use: %w", s.tenant.ID, err)
+	}
+	return &DataError{Path: s.path, Err: err}
+}
+
 // Close closes the database.
 func (s *Store) Close() error {
 	if s.db == nil {
@@ -259,19 +274,19 @@ func (s *Store) Read(ctx context.Context, token, actor string) ([]Row, Access, e
 	c := s.spec.cols
 	rows, err := s.db.QueryContext(ctx, fmt.Sprintf(`SELECT %s, %s, %s FROM %s ORDER BY id`, c[0], c[1], c[2], s.spec.table))
 	if err != nil {
-		return nil, a, &DataError{Path: s.path, Err: err}
+		return nil, a, s.dataErr(ctx, err)
 	}
 	defer rows.Close()
 	out := make([]Row, 0, 1024)
 	for rows.Next() {
 		var r Row
 		if err := rows.Scan(&r.A, &r.B, &r.Flag); err != nil {
-			return nil, a, &DataError{Path: s.path, Err: err}
+			return nil, a, s.dataErr(ctx, err)
 		}
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, a, &DataError{Path: s.path, Err: err}
+		return nil, a, s.dataErr(ctx, err)
 	}
 	return out, a, nil
 }
@@ -284,7 +299,7 @@ func (s *Store) Count(ctx context.Context, token, actor string) (int, Access, er
 	}
 	var n int
 	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM `+s.spec.table).Scan(&n); err != nil {
-		return 0, a, &DataError{Path: s.path, Err: err}
+		return 0, a, s.dataErr(ctx, err)
 	}
 	return n, a, nil
 }

@@ -22,6 +22,9 @@ type ProbeResult struct {
 	Op            Op
 	Local         Access // the caller's pre-check on the scope its token claims
 	Store         Access // the store's check on the broker-validated token
+	// Dedicated: the actor had no live agent, so a dedicated probe agent
+	// (released afterwards) made the attempt.
+	Dedicated bool
 }
 
 // Allowed reports whether the store allowed the access (the layer that counts).
@@ -41,6 +44,10 @@ type IsolationCheck struct {
 type IsolationResult struct {
 	Checks []IsolationCheck
 	Passed bool
+	// Note says which checks apply when the catalog has fewer than three
+	// tenants; NotApplicable: one tenant, so isolation was not checked.
+	Note          string
+	NotApplicable bool
 }
 
 // MatrixResult is every actor × target × operation through both layers.
@@ -62,6 +69,10 @@ type DelegationResult struct {
 	Chain    []ChainLink // the delegated token's chain when allowed
 	Token    string      // short form of the delegated token
 	Expires  time.Time
+	// Released: the delegated token was released once obtained; ReleaseErr
+	// says why not otherwise (it then stays in the ledger until quit).
+	Released   bool
+	ReleaseErr string
 }
 
 // ChainLink is one record of a delegation chain.
