@@ -92,6 +92,12 @@ func (d delegationState) lines(st Styles, spin string, inner int) []string {
 		}
 		out = append(out, n+verdict(st, true)+" "+st.Value.Render(sc)+st.Muted.Render("  delegated token "+r.Token+exp))
 		out = append(out, "   "+st.Label.Render("chain ")+chainText(st, r.Chain, d.to, sc, inner-9))
+		switch {
+		case r.Released:
+			out = append(out, "   "+st.Muted.Render("delegated token released once shown: it cannot outlive the demo"))
+		case r.ReleaseErr != "":
+			out = append(out, wrapIndent(st, "   ", "delegated token NOT released ("+r.ReleaseErr+"): it stays listed as live and is released on quit", inner)...)
+		}
 	}
 	if d.err != "" {
 		out = append(out, st.Error.Render("ERROR"))

@@ -216,12 +216,3 @@ func auditCmd(c Controller, f pipeline.AuditFilter) tea.Cmd {
 		return auditDoneMsg{filter: f, res: res, err: err}
 	}, func(err error) tea.Msg { return auditDoneMsg{filter: f, err: err} })
 }
-
-func releaseAllCmd(c Controller) tea.Cmd {
-	return guarded("release all", func() tea.Msg {
-		ctx, cancel := timeout(releaseTimeout)
-		defer cancel()
-		n, err := c.ReleaseAll(ctx)
-		return releaseAllDoneMsg{n: n, err: err}
-	}, func(err error) tea.Msg { return releaseAllDoneMsg{err: err} })
-}

@@ -31,7 +31,9 @@ type fakeCtrl struct {
 	adminWhy string
 	delay    time.Duration // slows every blocking call (to see spinners)
 	stepErr  error         // when set, Step fails with it
-	audit    []pipeline.AuditEntry
+	// healthErr, when set, is Health's answer (a dead broker).
+	healthErr error
+	audit     []pipeline.AuditEntry
 }
 
 func newFake(ts []pipeline.Tenant, now func() time.Time, events chan pipeline.Event) *fakeCtrl {
@@ -472,17 +474,27 @@ func (f *fakeCtrl) releaseLocked(tenant string, a *pipeline.AgentInfo) bool {
 	return true
 }
 
-func (f *fakeCtrl) ReleaseAll(ctx context.Context) (int, error) {
+func (f *fakeCtrl) Shutdown(ctx context.Context) pipeline.ShutdownResult {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.record("ReleaseAll")
-	n := 0
+	f.record("Shutdown")
+	var res pipeline.ShutdownResult
 	for i, s := range f.states {
 		if s.Agent != nil && f.releaseLocked(f.tenants[i].ID, s.Agent) {
-			n++
+			res.Released++
 		}
 	}
-	return n, nil
+	return res
+}
+
+func (f *fakeCtrl) Health(ctx context.Context) (pipeline.Health, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("Health")
+	if f.healthErr != nil {
+		return pipeline.Health{At: f.now()}, f.healthErr
+	}
+	return pipeline.Health{Status: "ok", Version: "v2.0.0", At: f.now()}, nil
 }
 
 func (f *fakeCtrl) LiveAgents() int {

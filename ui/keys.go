@@ -21,6 +21,7 @@ type KeyMap struct {
 	OverCeiling key.Binding
 	Audit       key.Binding
 	Preview     key.Binding
+	ShowError   key.Binding
 	LogUp       key.Binding
 	LogDown     key.Binding
 	Close       key.Binding
@@ -49,6 +50,9 @@ type KeyMap struct {
 	// Everywhere.
 	Help key.Binding
 	Quit key.Binding
+	// Interrupt is ctrl+c alone: pressed again while releasing, it exits at
+	// once.
+	Interrupt key.Binding
 }
 
 // DefaultKeyMap returns the console's bindings.
@@ -71,6 +75,7 @@ func DefaultKeyMap() KeyMap {
 		OverCeiling: b([]string{"o"}, "o", "over-ceiling"),
 		Audit:       b([]string{"A"}, "A", "audit"),
 		Preview:     b([]string{"p"}, "p", "data preview"),
+		ShowError:   b([]string{"e"}, "e", "last error in full"),
 		LogUp:       b([]string{"pgup", "K"}, "pgup", "log back"),
 		LogDown:     b([]string{"pgdown", "J"}, "pgdn", "log forward"),
 		Close:       b([]string{"esc"}, "esc", "close panel"),
@@ -93,8 +98,9 @@ func DefaultKeyMap() KeyMap {
 		ScrollDown:  b([]string{"down", "j", "pgdown"}, "↓", "scroll down"),
 		Back:        b([]string{"esc"}, "esc", "back"),
 
-		Help: b([]string{"?"}, "?", "help"),
-		Quit: b([]string{"q", "ctrl+c"}, "q", "quit"),
+		Help:      b([]string{"?"}, "?", "help"),
+		Quit:      b([]string{"q", "ctrl+c"}, "q", "quit"),
+		Interrupt: b([]string{"ctrl+c"}, "ctrl+c", "exit at once"),
 	}
 }
 
@@ -102,7 +108,7 @@ func DefaultKeyMap() KeyMap {
 func (k KeyMap) forMode(md mode) KeyMap {
 	main := md == modeMain
 	for _, b := range []*key.Binding{&k.Up, &k.Down, &k.Step, &k.RunAll, &k.Cross, &k.Isolation, &k.Matrix,
-		&k.Renew, &k.Release, &k.Revoke, &k.Delegate, &k.OverCeiling, &k.Audit, &k.Preview, &k.LogUp, &k.LogDown, &k.Close} {
+		&k.Renew, &k.Release, &k.Revoke, &k.Delegate, &k.OverCeiling, &k.Audit, &k.Preview, &k.ShowError, &k.LogUp, &k.LogDown, &k.Close} {
 		b.SetEnabled(main)
 	}
 	cross := md == modeCross
@@ -134,7 +140,7 @@ func (k KeyMap) ShortHelp() []key.Binding {
 // FullHelp is the help shown by "?" (help.KeyMap).
 func (k KeyMap) FullHelp() [][]key.Binding {
 	return [][]key.Binding{
-		{k.Up, k.Down, k.Step, k.RunAll, k.Preview},
+		{k.Up, k.Down, k.Step, k.RunAll, k.Preview, k.ShowError},
 		{k.Cross, k.Isolation, k.Matrix, k.OverCeiling, k.Delegate},
 		{k.Renew, k.Release, k.Revoke, k.Audit},
 		{k.LogUp, k.LogDown, k.Close, k.Help, k.Quit},

@@ -2,7 +2,6 @@ package ui
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -40,8 +39,12 @@ type Controller interface {
 	Renew(ctx context.Context, tenant string) error
 	// Release releases the tenant's agent token.
 	Release(ctx context.Context, tenant string) error
-	// ReleaseAll releases every live agent and returns how many.
-	ReleaseAll(ctx context.Context) (int, error)
+	// Shutdown is the way out: it cancels the work in flight, lets
+	// registrations settle and releases every credential still live,
+	// bounded by ctx.
+	Shutdown(ctx context.Context) pipeline.ShutdownResult
+	// Health asks the broker whether it is alive.
+	Health(ctx context.Context) (pipeline.Health, error)
 	// LiveAgents counts agents neither released, revoked nor expired.
 	LiveAgents() int
 	// Revoke revokes the tenant's agent at level token, agent, task or chain.
@@ -116,8 +119,9 @@ const (
 	detailDelegation
 	detailOverCeiling
 	detailPreview
-	detailForm // the cross-tenant form (modeCross)
-	detailMenu // the revoke menu (modeRevoke)
+	detailForm  // the cross-tenant form (modeCross)
+	detailMenu  // the revoke menu (modeRevoke)
+	detailError // the last error in full
 )
 
 // Model is the console: the one tea.Model of the package. Panes are plain
@@ -167,9 +171,15 @@ type Model struct {
 
 	gen int // tick chain generation
 
-	quitting   bool
-	released   int
-	releaseErr error
+	quitting     bool
+	abandoned    bool                     // exit at once asked: the owner releases
+	quitReleased int                      // releases seen while quitting
+	shut         *pipeline.ShutdownResult // the way out, once done
+	released     int
+
+	health        healthState
+	recheckHealth bool   // a call failed on transport: ask the broker's health
+	lastErr       string // the last failure in full (e opens it)
 
 	ver   versions
 	cache *viewCache
@@ -214,15 +224,12 @@ func (m Model) Quitting() bool { return m.quitting }
 // Released is how many agents the console released on the way out.
 func (m Model) Released() int { return m.released }
 
-// ReleaseErr is the error of the release on the way out, if any.
-func (m Model) ReleaseErr() error { return m.releaseErr }
-
 // Init starts the clock, the event listener, the first snapshot and the
 // admin check.
 func (m Model) Init() tea.Cmd {
 	cmds := []tea.Cmd{tick(m.gen), waitForEvent(m.events)}
 	if m.ctrl != nil {
-		cmds = append(cmds, refreshCmd(m.ctrl), adminCmd(m.ctrl))
+		cmds = append(cmds, refreshCmd(m.ctrl), adminCmd(m.ctrl), healthTick(m.health.gen))
 	}
 	if m.queryBG {
 		cmds = append(cmds, tea.RequestBackgroundColor)
@@ -371,15 +378,18 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			m.audit.loading = cmd != nil
 			m.touch(&m.ver.audit)
 		}
-	case releaseAllDoneMsg:
-		m.busy = max(m.busy-1, 0)
-		m.released, m.releaseErr = msg.n, msg.err
-		if msg.err != nil {
-			m.setStatus(fmt.Sprintf("released %d agents; error: %v", msg.n, msg.err), true)
-		} else {
-			m.setStatus(fmt.Sprintf("released %s; bye", plural(msg.n, "agent")), false)
+	case shutdownDoneMsg:
+		return m, m.onShutdown(msg.res)
+	case interruptMsg:
+		m, cmd = m.onInterrupt()
+		return m, cmd
+	case healthTickMsg:
+		if msg.gen != m.health.gen || m.quitting {
+			return m, nil
 		}
-		return m, tea.Quit
+		return m, tea.Batch(m.checkHealth(), healthTick(m.health.gen))
+	case healthDoneMsg:
+		m.onHealth(msg)
 
 	case tickMsg:
 		if msg.gen != m.gen {
@@ -398,6 +408,10 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 		m.spin, cmd = m.spin.Update(msg)
 		return m, cmd
+	}
+	if m.recheckHealth {
+		m.recheckHealth = false
+		cmd = tea.Batch(cmd, m.checkHealth())
 	}
 	m.tableRunning = m.tp.anyRunning()
 	m.animating = m.busy > 0 || m.tableRunning || m.pending()
@@ -431,14 +445,19 @@ func plural(n int, s string) string {
 // handleKey routes a key press by mode.
 func (m Model) handleKey(k tea.KeyPressMsg) (Model, tea.Cmd) {
 	if m.quitting {
-		if k.String() == "ctrl+c" {
-			return m, tea.Quit // second ctrl+c: do not wait for the release
+		if key.Matches(k, m.keys.Interrupt) {
+			return m.abandon() // second ctrl+c: do not wait for the release
 		}
 		return m, nil
 	}
 	switch {
 	case key.Matches(k, m.km.Quit):
 		return m.quit()
+	case m.tooSmall():
+		return m, nil // nothing on screen to act on: only quit and resize
+	case key.Matches(k, m.km.ShowError):
+		m.showDetail(detailError)
+		return m, nil
 	case key.Matches(k, m.km.Help):
 		m.showHelp = !m.showHelp
 		m.help.ShowAll = m.showHelp
@@ -510,7 +529,11 @@ func (m Model) mainKey(k tea.KeyPressMsg) (Model, tea.Cmd) {
 		}
 		m.tp.stages[i].inflight = true
 		m.touch(&m.ver.tenants)
-		return m, m.call(fmt.Sprintf("%s: %s…", t.ID, nextStage(s)), stepCmd(m.ctrl, t.ID))
+		label := fmt.Sprintf("%s: %s…", t.ID, nextStage(s, m.now()))
+		if s.Stage > pipeline.StageNone && s.Stage < pipeline.StageRelease && startsOver(s, m.now()) {
+			label = fmt.Sprintf("%s: starting over with a fresh agent…", t.ID)
+		}
+		return m, m.call(label, stepCmd(m.ctrl, t.ID))
 	case key.Matches(k, km.RunAll):
 		if m.runAll {
 			m.setStatus("already running every tenant", true)
@@ -674,17 +697,6 @@ func (m Model) auditKey(k tea.KeyPressMsg) (Model, tea.Cmd) {
 	return m, nil
 }
 
-// quit releases every live agent, visibly, then quits.
-func (m Model) quit() (Model, tea.Cmd) {
-	m.quitting = true
-	if m.ctrl == nil {
-		return m, tea.Quit
-	}
-	m.tp.recount(m.now())
-	m.setStatus("", false)
-	return m, m.call(fmt.Sprintf("releasing %s…", plural(m.tp.live, "agent")), releaseAllCmd(m.ctrl))
-}
-
 // call starts a Controller call: the spinner runs until its result arrives.
 func (m *Model) call(label string, c tea.Cmd) tea.Cmd {
 	m.busy++
@@ -738,6 +750,10 @@ func (m *Model) onEvents(evs ...pipeline.Event) tea.Cmd {
 		if m.tp.applyEvent(ev) {
 			m.touch(&m.ver.tenants)
 		}
+		if m.quitting && ev.Kind == pipeline.EventReleased {
+			m.quitReleased++
+			m.busyLabel = fmt.Sprintf("releasing every credential: %d released so far… ctrl+c again exits at once", m.quitReleased)
+		}
 		switch ev.Kind {
 		case pipeline.EventDecision, pipeline.EventDelegated, pipeline.EventInfo:
 		default:
@@ -762,22 +778,6 @@ func (m *Model) requestRefresh() tea.Cmd {
 	}
 	m.refreshing = true
 	return refreshCmd(m.ctrl)
-}
-
-// fail reports a failed Controller call in the status line and the log.
-func (m *Model) fail(op string, err error) {
-	text := oneLine(err.Error())
-	m.setStatus(op+": "+text, true)
-	// A store's refusal is a decision, already in the log as DENY: not an
-	// error of the console's.
-	var denied *pipeline.DeniedError
-	if errors.As(err, &denied) {
-		return
-	}
-	if !m.recentError(text) {
-		m.log.add(logEntry{at: m.now(), tag: tagError, label: "console", text: op + ": " + text})
-		m.touch(&m.ver.log)
-	}
 }
 
 // recentError reports whether one of the last log entries is an error

@@ -490,20 +490,20 @@ func TestKeyQuitReleasesFirst(t *testing.T) {
 	if !m.Quitting() {
 		t.Fatal("q must start quitting")
 	}
-	wantScreen(t, m, "releasing 2 agents…")
-	msg := firstMsg[releaseAllDoneMsg](t, cmd)
-	if msg.n != 2 || msg.err != nil {
-		t.Fatalf("release all = %+v", msg)
+	wantScreen(t, m, "releasing every credential (2 agents live)…")
+	msg := firstMsg[shutdownDoneMsg](t, cmd)
+	if msg.res.Released != 2 || !msg.res.OK() {
+		t.Fatalf("shutdown = %+v", msg.res)
 	}
 	nm, cmd = m.Update(msg)
 	m = nm.(Model)
 	if _, ok := cmd().(tea.QuitMsg); !ok {
 		t.Fatal("after the release the console must quit")
 	}
-	if m.Released() != 2 || m.ReleaseErr() != nil {
-		t.Fatalf("Released() = %d, err %v", m.Released(), m.ReleaseErr())
+	if res, done := m.Shutdown(); m.Released() != 2 || !done || !res.OK() {
+		t.Fatalf("Released() = %d, shutdown %+v done %v", m.Released(), res, done)
 	}
-	wantCalls(t, f, "Step hospital", "Step bank", "ReleaseAll")
+	wantCalls(t, f, "Step hospital", "Step bank", "Shutdown")
 	// Keys are ignored while releasing; q twice does not start a second release.
 	if _, cmd := m.Update(keyPress("q")); cmd != nil {
 		t.Fatal("q while quitting must do nothing")
@@ -521,8 +521,11 @@ func TestKeyCtrlCTwiceQuitsNow(t *testing.T) {
 	if _, ok := cmd().(tea.QuitMsg); !ok {
 		t.Fatal("second ctrl+c must quit at once")
 	}
-	if nm.(Model).Released() != 0 {
-		t.Fatal("nothing was released")
+	if nm.(Model).Released() != 0 || !nm.(Model).Abandoned() {
+		t.Fatal("nothing was released, and the owner must know the user left at once")
+	}
+	if _, done := nm.(Model).Shutdown(); done {
+		t.Fatal("the shutdown did not finish")
 	}
 }
 
@@ -608,7 +611,10 @@ func TestControllerErrorsGoToStatusAndLog(t *testing.T) {
 	if !m.statusErr || !strings.Contains(m.status, "broker unreachable") {
 		t.Fatalf("status = %q", m.status)
 	}
-	wantScreen(t, m, "ERROR", "step hospital: broker unreachable", "✗ broker unreachable")
+	wantScreen(t, m, "ERROR", "broker unreachable: connection refused — step hospital", "✗ broker unreachable")
+	// The cause leads; the whole text is one key away.
+	m = update(t, m, keyPress("e"))
+	wantScreen(t, m, "Last error", "step hospital: broker unreachable: connection refused")
 	if m.tp.mark(0, pipeline.StageCreate) != markFailed {
 		t.Fatal("the failed stage must show ✗")
 	}

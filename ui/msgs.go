@@ -109,9 +109,3 @@ type auditDoneMsg struct {
 	res    pipeline.AuditResult
 	err    error
 }
-
-// releaseAllDoneMsg is the end of Controller.ReleaseAll, on the way out.
-type releaseAllDoneMsg struct {
-	n   int
-	err error
-}

@@ -25,16 +25,18 @@ type crossForm struct {
 
 const formFields = 3
 
-// open shows the form with focus on the actor. The first time, the actor is
-// the selected tenant and the target the next one.
+// open shows the form with focus on the actor, which is the selected tenant.
+// The first time (or when the remembered target is the selected tenant), the
+// target is the next tenant; otherwise the target and operation are kept.
 func (f *crossForm) open(sel, n int) {
-	if !f.used || f.actor >= n || f.target >= n {
-		f.actor, f.target, f.op = sel, sel, pipeline.OpRead
+	if !f.used || f.target >= n || f.target == sel {
+		f.target, f.op = sel, pipeline.OpRead
 		if n > 1 {
 			f.target = (sel + 1) % n
 		}
 		f.used = true
 	}
+	f.actor = sel
 	f.field = 0
 }
 
@@ -139,7 +141,11 @@ func (p probeState) lines(st Styles, spin string, inner, h int) []string {
 		if !compact {
 			out = append(out, "")
 		}
-		return append(out, outcome(st, p.res, p.released))
+		out = append(out, outcome(st, p.res, p.released))
+		if p.res.Dedicated {
+			out = append(out, st.Muted.Render(ansiTrunc(p.actor+" had no live agent: a dedicated probe agent made the attempt and was released", inner)))
+		}
+		return out
 	}
 	out := build(false)
 	if len(out) > h {
@@ -287,9 +293,15 @@ func (s isolationState) lines(st Styles, spin string, inner, h int) []string {
 			out = append(out, head, "           "+detail)
 		}
 	}
-	if s.res.Passed {
+	switch {
+	case s.res.NotApplicable:
+		out = append(out, st.Warn.Render(ansiTrunc("Isolation not checked: "+s.res.Note, inner)))
+	case s.res.Passed:
+		if s.res.Note != "" {
+			out = append(out, st.Muted.Render(ansiTrunc(s.res.Note, inner)))
+		}
 		out = append(out, st.Pass.Render("Cross-tenant isolation verified."))
-	} else {
+	default:
 		failed := 0
 		for _, c := range s.res.Checks {
 			if !c.Pass {

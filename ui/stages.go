@@ -55,6 +55,20 @@ func stageVerdict(st Styles, d stageDecision) (string, string) {
 	return verdict(st, true), layers
 }
 
+// allAllowed reports whether d holds decisions and every one allowed.
+func allAllowed(d stageDecision) bool {
+	seen := false
+	for _, a := range []*pipeline.Access{d.local, d.store} {
+		if a != nil {
+			if !a.Allowed {
+				return false
+			}
+			seen = true
+		}
+	}
+	return seen
+}
+
 // stepperLines renders the stepper body for tenant i at inner width.
 func (p *tenantsPane) stepperLines(i int, st Styles, spin string, inner int) []string {
 	if i < 0 {
@@ -78,6 +92,11 @@ func (p *tenantsPane) stepperLines(i int, st Styles, spin string, inner int) []s
 			name = st.Value.Render(name)
 		}
 		v, layers := stageVerdict(st, r.dec[stg])
+		if m == markFailed && allAllowed(r.dec[stg]) {
+			// Every check allowed, yet the stage failed: the failure is
+			// not a decision (the broker did not answer, say).
+			v, layers = st.StageFailed.Render("ERROR"), ""
+		}
 		switch {
 		case v != "":
 		case m == markDone:
@@ -116,15 +135,26 @@ func (p *tenantsPane) stepHint(i int, st Styles, inner int) string {
 	if run := p.runningStage(i); run != pipeline.StageNone {
 		return st.StageRunning.Render("running " + run.String() + "…")
 	}
-	if s.Err != "" {
-		return st.Error.Render(ansi.Truncate("✗ "+oneLine(s.Err), inner, "…"))
+	over := st.Key.Render("enter") + st.Muted.Render(" starts over with a fresh agent")
+	if inner < 64 {
+		over = st.Key.Render("enter") + st.Muted.Render(" starts over")
 	}
-	next := nextStage(s)
+	if s.Err != "" {
+		// The failure's cause first; what enter does is the way on.
+		room := max(inner-ansi.StringWidth(over)-3, 12)
+		return st.Error.Render(ansi.Truncate("✗ "+oneLine(s.Err), room, "…")) + st.Muted.Render(" · ") + over
+	}
+	next := nextStage(s, p.now)
 	hint := st.Key.Render("enter") + st.Muted.Render(" → "+next.String())
-	if s.Stage == pipeline.StageRelease {
+	switch {
+	case s.Stage == pipeline.StageRelease:
 		hint = st.StageDone.Render("run complete") + st.Muted.Render(" · ") + st.Key.Render("enter") + st.Muted.Render(" starts over")
-	} else if sc, ok := stageScope(p.tenants[i], next); ok {
-		hint += st.Muted.Render(" needs " + truncScope(sc, max(inner-24, 8)))
+	case s.Stage > pipeline.StageNone && next == pipeline.StageCreate:
+		hint = st.Muted.Render("agent "+stateWord(st, effectiveState(s.Agent, p.now), true)+" · ") + over
+	default:
+		if sc, ok := stageScope(p.tenants[i], next); ok {
+			hint += st.Muted.Render(" needs " + truncScope(sc, max(inner-24, 8)))
+		}
 	}
 	return hint
 }

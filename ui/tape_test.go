@@ -48,8 +48,8 @@ func TestDemoTape(t *testing.T) {
 		t.Fatalf("final model: quitting=%v released=%d", fm.Quitting(), fm.Released())
 	}
 	calls := fake.Calls()
-	if calls[len(calls)-1] != "ReleaseAll" {
-		t.Fatalf("the last controller call was %q, want ReleaseAll; calls: %q", calls[len(calls)-1], calls)
+	if calls[len(calls)-1] != "Shutdown" {
+		t.Fatalf("the last controller call was %q, want Shutdown; calls: %q", calls[len(calls)-1], calls)
 	}
 	for _, want := range []string{"Step hospital", "RunAll", "Probe hospital bank read", "Probe hospital retail write",
 		"Probe hospital hospital read", "IsolationCheck"} {

@@ -20,6 +20,7 @@ type tenantsPane struct {
 	sel     int
 	off     int // first visible row
 
+	now        time.Time // when live was counted
 	live       int       // active, unexpired agents (derived)
 	nextExpiry time.Time // earliest expiry among active agents (zero if none)
 	idW        int       // widest tenant id, for the id column
@@ -96,7 +97,7 @@ func (p *tenantsPane) applySnapshot(snap snapshot, now time.Time) {
 
 // recount derives the live agent count and the next expiry.
 func (p *tenantsPane) recount(now time.Time) {
-	p.live, p.nextExpiry = 0, time.Time{}
+	p.now, p.live, p.nextExpiry = now, 0, time.Time{}
 	for i := range p.states {
 		a := p.states[i].Agent
 		if a == nil || a.State != pipeline.AgentActive || !now.Before(a.ExpiresAt) {
@@ -177,7 +178,7 @@ func (p *tenantsPane) runningStage(i int) pipeline.Stage {
 	case p.stages[i].current != pipeline.StageNone:
 		return p.stages[i].current
 	case p.stages[i].inflight:
-		return nextStage(s)
+		return nextStage(s, p.now)
 	}
 	return pipeline.StageNone
 }
@@ -193,12 +194,22 @@ func (p *tenantsPane) anyRunning() bool {
 	return false
 }
 
-// nextStage is the stage the next Step will run.
-func nextStage(s *pipeline.TenantState) pipeline.Stage {
-	if s.Stage == pipeline.StageRelease || (s.Stage >= pipeline.StageCreate && s.Agent == nil) {
+// nextStage is the stage the next Step will run, as the runner decides it.
+func nextStage(s *pipeline.TenantState, now time.Time) pipeline.Stage {
+	if startsOver(s, now) {
 		return pipeline.StageCreate
 	}
 	return s.Stage + 1
+}
+
+// startsOver reports whether the next Step starts the tenant over with a
+// fresh agent: after a finished run, after a failed stage, and when its
+// agent can no longer act (expired, revoked, released mid-run).
+func startsOver(s *pipeline.TenantState, now time.Time) bool {
+	if s.Stage == pipeline.StageNone || s.Stage == pipeline.StageRelease {
+		return true
+	}
+	return s.Err != "" || effectiveState(s.Agent, now) != pipeline.AgentActive
 }
 
 // stageMark is the glyph of stage st for tenant i: ✓ done, ▸ running (the
@@ -219,7 +230,7 @@ func (p *tenantsPane) mark(i int, st pipeline.Stage) stageMark {
 	case run == st:
 		return markRunning
 	case st > s.Stage && (p.stages[i].lastErr[st] != "" ||
-		(s.Err != "" && run == pipeline.StageNone && st == nextStage(s))):
+		(s.Err != "" && run == pipeline.StageNone && st == s.Stage+1)):
 		return markFailed
 	case st <= s.Stage:
 		return markDone

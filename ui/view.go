@@ -311,6 +311,8 @@ func (m Model) renderDetail(kind detailKind, inner, h int, spin string) (string,
 		return "Delegation · " + m.deleg.from + " agent → " + m.deleg.to + " agent", "", m.deleg.lines(st, spin, inner)
 	case detailOverCeiling:
 		return "Over-ceiling creation · " + m.over.tenant, st.Muted.Render("read:billing:" + m.over.tenant), m.over.lines(st, spin, inner)
+	case detailError:
+		return "Last error", st.Muted.Render("in full · esc closes"), m.errorLines(inner)
 	case detailPreview:
 		if i < 0 {
 			return "Data", "", nil
@@ -326,7 +328,8 @@ func (m Model) headerLine(w int, now time.Time) string {
 	st := m.st
 	const clockW = 10
 	left := m.cache.header.get(memoKey{a: m.ver.chrome, w: w}, func() []string {
-		return []string{headerLeft(st, m.broker, w-clockW)}
+		text, ok := m.healthBadge()
+		return []string{headerLeft(st, m.broker, text, ok, w-clockW)}
 	})[0]
 	lw := ansi.StringWidth(left)
 	return left + st.Header.Render(strings.Repeat(" ", max(w-lw-clockW, 0))) + st.Clock.Render(" "+now.Format("15:04:05")+" ")
@@ -334,14 +337,14 @@ func (m Model) headerLine(w int, now time.Time) string {
 
 // headerLeft is the broker line, dropping the least useful parts first
 // (client ID, version, labels) until it fits in room.
-func headerLeft(st Styles, b BrokerInfo, room int) string {
+func headerLeft(st Styles, b BrokerInfo, healthText string, healthy bool, room int) string {
 	url := b.URL
 	if url == "" {
 		url = "—"
 	}
-	health := st.Healthy.Render(" ● healthy")
-	if !b.Healthy {
-		health = st.Unhealthy.Render(" ✗ unhealthy")
+	health := st.Healthy.Render(healthText)
+	if !healthy {
+		health = st.Unhealthy.Render(healthText)
 	}
 	sep := st.HeaderDim.Render("  │  ")
 	build := func(labels, version, client bool, urlW int) string {
