@@ -18,8 +18,12 @@ import (
 
 func isTerminal(f *os.File) bool { return term.IsTerminal(f.Fd()) }
 
-// cmdConsole runs the interactive console.
-func cmdConsole(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+// cmdConsole runs the interactive console. Every way out (q, ctrl+c,
+// SIGINT, SIGTERM, SIGHUP) goes through the runner's Shutdown: cancel the
+// work in flight, let registrations settle, release every credential. The
+// exit is 0 only if nothing is left live.
+func cmdConsole(in *interrupts, args []string, stdout, stderr io.Writer) error {
+	ctx := in.ctx
 	c, tenants, err := parseCommon("console", args, stderr, nil)
 	if err != nil {
 		return err
@@ -46,7 +50,9 @@ func cmdConsole(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	defer sess.Close()
 
-	uctx, cancel := context.WithCancel(ctx)
+	// The console's own context: not the signal's, which the program
+	// receives as a message instead, to release visibly.
+	uctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
 	con, err := newConsole(uctx, c, tenants, sess, nil)
 	if err != nil {
@@ -54,31 +60,47 @@ func cmdConsole(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	r := con.runner
 	defer r.Close()
+	in.reportLive(r.LiveCredentials)
 	toConsole.Store(&con.events)
 	con.opts.QueryBackground = true
-	m := ui.New(con.opts)
-	p := tea.NewProgram(m, tea.WithContext(uctx))
+	p := tea.NewProgram(ui.New(con.opts), tea.WithContext(uctx), tea.WithoutSignalHandler())
+	// A signal is a quit the console shows; a second one exits at once.
+	in.onFirst(func() { p.Send(ui.Interrupt()) })
 	final, runErr := p.Run()
-	cancel()
+	fm, _ := final.(ui.Model)
+	in.onFirst(in.cancel)
 
-	// Safety net: the console releases agents before quitting; anything still
-	// live (an interrupted quit, a crash in a command) is released here.
-	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), defaultReleaseTimeout)
-	defer rcancel()
-	extra, relErr := r.ReleaseAll(rctx)
-	released := extra
-	if fm, ok := final.(ui.Model); ok {
-		released += fm.Released()
+	res, done := fm.Shutdown()
+	switch {
+	case fm.Abandoned():
+		// The user asked to exit at once: say what stays live.
+		return failErr("%s", leftLiveLine("exiting at once", r.LiveCredentials()))
+	case !done:
+		// The program ended without the console's way out (the terminal
+		// closed, a crash in the program): release here, visibly on stderr.
+		if n := len(r.LiveCredentials()); n > 0 {
+			fmt.Fprintf(stderr, "tenantui: releasing %d credential(s)… (ctrl+c again exits at once)\n", n)
+		}
+		sctx, scancel := context.WithTimeout(context.Background(), shutdownTimeout)
+		res = r.Shutdown(sctx)
+		scancel()
 	}
+	cancel()
 	if runErr != nil && !errors.Is(runErr, tea.ErrProgramKilled) && !errors.Is(runErr, tea.ErrInterrupted) {
-		return failErr("console: %s", oneLine(runErr.Error()))
+		if res.OK() {
+			return failErr("console: %s (%s)", oneLine(runErr.Error()), res.Summary())
+		}
+		return failErr("console: %s; %s", oneLine(runErr.Error()), res.Summary())
 	}
-	if relErr != nil {
-		return failErr("release on exit: %s", firstLine(relErr))
+	if !res.OK() {
+		return failErr("%s", res.Summary())
 	}
-	fmt.Fprintf(stdout, "tenantui: released %d agent(s); bye.\n", released)
+	fmt.Fprintf(stdout, "tenantui: %s; bye.\n", res.Summary())
 	return nil
 }
+
+// shutdownTimeout bounds the way out when the console did not do it.
+const shutdownTimeout = 6 * time.Second
 
 // console is the wiring of one console session: the runner, the channel its
 // events reach the model on, and the model's options.
@@ -108,7 +130,7 @@ func newConsole(ctx context.Context, c common, tenants []pipeline.Tenant, sess *
 		return nil, err
 	}
 	if c.autoRenew {
-		go r.AutoRenew(ctx) // ends with ctx
+		r.StartAutoRenew() // stops when the runner shuts down
 	}
 	return &console{runner: r, events: events, opts: ui.Options{
 		Events:  events,

@@ -12,14 +12,11 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
 )
 
 // exitError carries an exit code with a one-line message.
@@ -43,8 +40,9 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	in := watchInterrupts(stderr)
+	defer in.stop()
+	ctx := in.ctx
 	cmd, rest := "console", args
 	if len(args) > 0 {
 		switch args[0] {
@@ -58,13 +56,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var err error
 	switch cmd {
 	case "run":
-		err = cmdRun(ctx, rest, stdout, stderr)
+		err = cmdRun(ctx, in, rest, stdout, stderr)
 	case "audit":
 		err = cmdAudit(ctx, rest, stdout, stderr)
 	case "broker":
 		err = cmdBroker(ctx, rest, stdout, stderr)
 	default:
-		err = cmdConsole(ctx, rest, stdout, stderr)
+		err = cmdConsole(in, rest, stdout, stderr)
 	}
 	if err == nil {
 		return 0

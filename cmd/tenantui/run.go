@@ -14,7 +14,10 @@ import (
 	"github.com/tenantui/tenantui/pipeline"
 )
 
-func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+// cmdRun is the headless run. Whatever ends it (the end, a failure, SIGINT,
+// SIGTERM, SIGHUP), the runner's Shutdown releases every credential it
+// obtained; the exit is 0 only if none is left live.
+func cmdRun(ctx context.Context, in *interrupts, args []string, stdout, stderr io.Writer) (err error) {
 	var jsonOut, matrix, audit *bool
 	c, tenants, err := parseCommon("run", args, stderr, func(fs *flag.FlagSet) {
 		jsonOut = fs.Bool("json", false, "print one JSON object per event instead of the transcript")
@@ -46,24 +49,33 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return usageErr("%v", err)
 	}
 	defer r.Close()
-	// Whatever happens, no agent outlives the run.
+	in.reportLive(r.LiveCredentials)
+	// Whatever happens, no credential outlives the run.
 	defer func() {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), defaultReleaseTimeout)
-		defer cancel()
-		r.ReleaseAll(rctx)
+		sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+		res := r.Shutdown(sctx)
+		cancel()
+		switch {
+		case !res.OK() && err != nil:
+			err = failErr("%s; %s", err.Error(), res.Summary())
+		case !res.OK():
+			err = failErr("%s", res.Summary())
+		case ctx.Err() != nil:
+			// Interrupted, and nothing left live: that is a clean way out.
+			fmt.Fprintf(stderr, "tenantui: interrupted: %s\n", res.Summary())
+			err = nil
+		}
 	}()
 
 	if c.autoRenew {
-		actx, stop := context.WithCancel(ctx)
-		defer stop()
-		go r.AutoRenew(actx) // ends when the run returns
+		r.StartAutoRenew() // stops when the runner shuts down
 	}
 	out.header(sess)
 	started := time.Now().Add(-2 * time.Second) // the run's own audit events; a little slack for clock skew
 	runErr := r.RunAll(ctx)
 	out.flush()
 	if ctx.Err() != nil {
-		return failErr("interrupted; every agent released")
+		return failErr("interrupted")
 	}
 	iso, isoErr := r.IsolationCheck(ctx)
 	if isoErr == nil {
@@ -266,9 +278,15 @@ func (t *transcript) isolation(res pipeline.IsolationResult) {
 		fmt.Fprintf(t.w, "    Store:    %s (%s store, token validated by the broker) %s\n", p.Store.Verdict(), p.Target, p.Store.Reason)
 	}
 	fmt.Fprintln(t.w)
-	if res.Passed {
+	switch {
+	case res.NotApplicable:
+		fmt.Fprintln(t.w, "Cross-tenant isolation not checked: "+res.Note+".")
+	case res.Passed:
+		if res.Note != "" {
+			fmt.Fprintln(t.w, "Note: "+res.Note+".")
+		}
 		fmt.Fprintln(t.w, "Cross-tenant isolation verified.")
-	} else {
+	default:
 		fmt.Fprintln(t.w, "Cross-tenant isolation FAILED.")
 	}
 }
@@ -351,7 +369,8 @@ func (j *jsonSink) header(s *session) {
 func (j *jsonSink) event(ev pipeline.Event) { j.write(ev) }
 func (j *jsonSink) flush()                  {}
 func (j *jsonSink) isolation(r pipeline.IsolationResult) {
-	j.write(map[string]any{"kind": "isolation_result", "passed": r.Passed, "checks": len(r.Checks)})
+	j.write(map[string]any{"kind": "isolation_result", "passed": r.Passed, "checks": len(r.Checks),
+		"applicable": !r.NotApplicable, "note": r.Note})
 }
 func (j *jsonSink) matrix(m pipeline.MatrixResult) {
 	j.write(map[string]any{"kind": "matrix_result", "probes": len(m.Probes), "failures": m.Failures})

@@ -66,7 +66,7 @@ func TestConsoleInTmux(t *testing.T) {
 	tmux("send-keys", "-t", "e2e", "q")
 	waitFor("EXIT=")
 	after := screen()
-	if !strings.Contains(after, "EXIT=0") || !strings.Contains(after, "released 1 agent(s)") {
+	if !strings.Contains(after, "EXIT=0") || !strings.Contains(after, "released 1 agent, none left live") {
 		t.Fatalf("after quit:\n%s", after)
 	}
 }
