@@ -60,6 +60,11 @@ type Config struct {
 	MaxTTL int
 	// DisableRateLimits turns off both login rate limiters (§6). Test-only.
 	DisableRateLimits bool
+	// TrustProxy makes the per-client rate limits key on the last
+	// X-Forwarded-For entry, the address a reverse proxy in front of the
+	// broker saw. Off by default: the header is then ignored and limits key
+	// on the connection's peer address, so a client cannot pick its own key.
+	TrustProxy bool
 	// Now is the clock used for every expiry, nonce, launch-token, rate-limit
 	// and timestamp decision; default time.Now.
 	Now func() time.Time
