@@ -165,7 +165,7 @@ func TestAdminAuthRateLimit(t *testing.T) {
 	wantStatus(t, h.do("POST", "/v1/admin/auth", "", map[string]string{"secret": testSecret}), 429)
 
 	// The real broker's X-Forwarded-For key is a parity exception:
-	// TestLimiterIgnoresForwardedFor, TestLimiterTrustProxy.
+	// TestParityExceptionForwardedForIgnored, TestLimiterTrustProxy.
 	t.Run("disabled", func(t *testing.T) {
 		h := newHarness(t, noLimits)
 		for range 40 {
