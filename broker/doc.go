@@ -17,5 +17,23 @@
 // Deliberate differences from the real broker ("parity exceptions", each
 // pinned by a test whose name or comment says ParityException): no database
 // (db_connected:false, nothing survives a restart), no TLS and so no HSTS,
-// and secrets checked in constant time without bcrypt (fast logins).
+// and secrets checked in constant time without bcrypt (fast logins). Two
+// more harden it against abuse:
+//
+//   - The per-client rate limits (admin login, and app login without a
+//     client_id) key on the connection's peer address. The real broker takes
+//     the first X-Forwarded-For item as sent (§6), which lets a client evade
+//     the limit by rotating it or lock out 127.0.0.1 by spoofing it. With
+//     Config.TrustProxy (tenantui broker --trust-proxy) the key is the last
+//     X-Forwarded-For item instead: the address the proxy in front saw.
+//   - At most Config.MaxLiveNonces challenge nonces (default 65536, ~13 MiB)
+//     are live at once; beyond that GET /v1/challenge answers 429
+//     rate_limited "too many outstanding challenges, try again later" with
+//     Retry-After the seconds until the oldest nonce expires. The real broker
+//     keeps every nonce without bound. Nonces still live 30 s and are single
+//     use; expiring them costs O(1) amortised per challenge (nonce.go).
+//
+// Start serves with the real broker's timeouts: read-header 5 s, read 15 s
+// (the body included, so a stalled or trickled body is cut off), write 30 s,
+// idle 120 s.
 package broker

@@ -46,12 +46,12 @@ func (f fuzzFixture) expand(body []byte) []byte {
 		return body
 	}
 	now := f.s.now()
-	lt, n := randHex(32), randHex(32)
+	lt := randHex(32)
+	n, _, _ := f.s.nonces.issue(now)
 	pub, priv, _ := ed25519.GenerateKey(nil)
 	raw, _ := hex.DecodeString(n)
 	f.s.mu.Lock()
 	f.s.launch[lt] = &launchToken{agentName: "fuzz", allowedScope: []string{"read:data:*"}, maxTTL: 300, singleUse: true, expiresAt: now.Add(time.Minute)}
-	f.s.nonces[n] = &nonce{expiresAt: now.Add(nonceTTL * time.Second)}
 	f.s.mu.Unlock()
 	return []byte(strings.NewReplacer(
 		"$LT", lt, "$NONCE", n,

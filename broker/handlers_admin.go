@@ -41,7 +41,7 @@ func secretEqual(a, b string) bool {
 // (burst 10, 5/s, Retry-After 1, §6). Unlike every other JSON endpoint it
 // refuses trailing data after the body's JSON value.
 func (s *Server) handleAdminAuth(w http.ResponseWriter, r *http.Request) {
-	if !s.cfg.DisableRateLimits && !s.adminLimiter.allow(clientIP(r), s.now()) {
+	if !s.cfg.DisableRateLimits && !s.adminLimiter.allow(clientIP(r, s.cfg.TrustProxy), s.now()) {
 		rateLimited(w, r, "1")
 		return
 	}
@@ -92,7 +92,7 @@ func (s *Server) handleAppAuth(w http.ResponseWriter, r *http.Request) {
 			key = k.ClientID
 		}
 		if key == "" {
-			key = clientIP(r)
+			key = clientIP(r, s.cfg.TrustProxy)
 		}
 		if !s.appLimiter.allow(key, s.now()) {
 			rateLimited(w, r, "60")

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/tenantui/tenantui/scope"
@@ -64,20 +65,24 @@ type challengeResponse struct {
 }
 
 // handleChallenge serves GET /v1/challenge: a fresh single-use 30 s nonce.
+// Parity exception: when MaxLiveNonces nonces are live (a challenge flood)
+// it answers 429 rate_limited, Retry-After the seconds until the oldest
+// nonce expires; the real broker keeps every nonce, without bound.
 func (s *Server) handleChallenge(w http.ResponseWriter, r *http.Request) {
-	n := randHex(32)
-	now := s.now()
-	s.mu.Lock()
-	if len(s.nonces) >= 1024 {
-		for k, v := range s.nonces {
-			if now.After(v.expiresAt) {
-				delete(s.nonces, k)
-			}
-		}
+	n, wait, ok := s.nonces.issue(s.now())
+	if !ok {
+		w.Header().Set("Retry-After", strconv.Itoa(retrySeconds(wait)))
+		writeProblem(w, r, http.StatusTooManyRequests, codeRateLimited,
+			"too many outstanding challenges, try again later")
+		return
 	}
-	s.nonces[n] = &nonce{expiresAt: now.Add(nonceTTL * time.Second)}
-	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, challengeResponse{Nonce: n, ExpiresIn: nonceTTL})
+}
+
+// retrySeconds rounds a wait up to whole seconds, at least 1.
+func retrySeconds(d time.Duration) int {
+	sec := int((d + time.Second - 1) / time.Second)
+	return max(sec, 1)
 }
 
 type registerRequest struct {
@@ -149,19 +154,7 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 	}
 
 	// 4. The nonce is consumed whatever happens next.
-	s.mu.Lock()
-	n := s.nonces[req.Nonce]
-	var nonceErr string
-	switch {
-	case n == nil || now.After(n.expiresAt):
-		nonceErr = "nonce: nonce not found or expired"
-	case n.consumed:
-		nonceErr = "nonce: nonce already consumed"
-	default:
-		n.consumed = true
-	}
-	s.mu.Unlock()
-	if nonceErr != "" {
+	if nonceErr := s.nonces.consume(req.Nonce, now); nonceErr != "" {
 		unauthorized(nonceErr)
 		return
 	}

@@ -48,12 +48,23 @@ func (l *limiter) allow(key string, now time.Time) bool {
 	return b.AllowN(now, 1)
 }
 
-// clientIP is the admin limiter's key: the first comma-separated item of
-// X-Forwarded-For taken verbatim, else the peer address without port (§6).
-func clientIP(r *http.Request) string {
-	if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
-		first, _, _ := strings.Cut(xff, ",")
-		return first
+// clientIP is the per-client limiter key: the peer address without its
+// port. Parity exception: the real broker keys on the first item of
+// X-Forwarded-For as sent (§6), so a client picks its own key, evading the
+// limit by rotating it or locking out another address by spoofing it. Here
+// the header counts only with trustProxy, and then its last item: the
+// address the (trusted) proxy in front of the broker saw and appended.
+func clientIP(r *http.Request, trustProxy bool) string {
+	if trustProxy {
+		if xff := r.Header.Values("X-Forwarded-For"); len(xff) > 0 {
+			last := xff[len(xff)-1]
+			if i := strings.LastIndexByte(last, ','); i >= 0 {
+				last = last[i+1:]
+			}
+			if ip := strings.TrimSpace(last); ip != "" {
+				return ip
+			}
+		}
 	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {

@@ -60,6 +60,14 @@ type Config struct {
 	MaxTTL int
 	// DisableRateLimits turns off both login rate limiters (§6). Test-only.
 	DisableRateLimits bool
+	// TrustProxy makes the per-client rate limits key on the last
+	// X-Forwarded-For entry, the address a reverse proxy in front of the
+	// broker saw. Off by default: the header is then ignored and limits key
+	// on the connection's peer address, so a client cannot pick its own key.
+	TrustProxy bool
+	// MaxLiveNonces bounds the challenge nonces kept at once; beyond it
+	// GET /v1/challenge answers 429 until the oldest expires. Default 65536.
+	MaxLiveNonces int
 	// Now is the clock used for every expiry, nonce, launch-token, rate-limit
 	// and timestamp decision; default time.Now.
 	Now func() time.Time
@@ -79,7 +87,8 @@ type Server struct {
 	adminLimiter *limiter
 	appLimiter   *limiter
 
-	audit auditLog
+	audit  auditLog
+	nonces *nonceStore // own lock
 
 	mu       sync.RWMutex
 	apps     map[string]*app // by app_id
@@ -87,7 +96,6 @@ type Server struct {
 	byClient map[string]*app // by client_id
 	appNames map[string]bool
 	launch   map[string]*launchToken
-	nonces   map[string]*nonce
 	agents   map[string]*agent // by SPIFFE ID
 	revoked  map[string]map[string]struct{}
 }
@@ -134,11 +142,6 @@ type launchToken struct {
 	createdBy    string
 }
 
-type nonce struct {
-	expiresAt time.Time
-	consumed  bool
-}
-
 type agent struct {
 	id        string
 	publicKey ed25519.PublicKey
@@ -158,6 +161,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.MaxLiveNonces <= 0 {
+		cfg.MaxLiveNonces = defaultMaxLiveNonces
 	}
 	maxTTL := cfg.MaxTTL
 	switch {
@@ -183,7 +189,7 @@ func New(cfg Config) (*Server, error) {
 		byClient:     map[string]*app{},
 		appNames:     map[string]bool{},
 		launch:       map[string]*launchToken{},
-		nonces:       map[string]*nonce{},
+		nonces:       newNonceStore(nonceTTL*time.Second, cfg.MaxLiveNonces),
 		agents:       map[string]*agent{},
 		revoked: map[string]map[string]struct{}{
 			levelToken: {}, levelAgent: {}, levelTask: {}, levelChain: {},

@@ -15,6 +15,18 @@ import (
 // net/http leaves alone for 5 s) must not hold up the exit.
 const shutdownGrace = time.Second
 
+// serverTimeouts are an http.Server's connection deadlines.
+type serverTimeouts struct {
+	readHeader, read, write, idle time.Duration
+}
+
+// brokerTimeouts are the real broker's (read-header 5 s, read 15 s, write
+// 30 s, idle 120 s). ReadTimeout covers the body too, so a client trickling
+// one in, or stalling after up to 1 MiB of it, is cut off within 15 s
+// instead of holding the connection and the buffered body forever.
+var brokerTimeouts = serverTimeouts{readHeader: 5 * time.Second, read: 15 * time.Second,
+	write: 30 * time.Second, idle: 120 * time.Second}
+
 // Running is a Server listening on a TCP address, as returned by Start.
 type Running struct {
 	// URL is the base URL, e.g. "http://127.0.0.1:40123".
@@ -30,8 +42,14 @@ type Running struct {
 }
 
 // Start serves s on addr (e.g. "127.0.0.1:0") until ctx is cancelled or
-// Close is called. It returns once the listener is bound.
+// Close is called. It returns once the listener is bound. The http.Server
+// has the real broker's timeouts.
 func Start(ctx context.Context, s *Server, addr string) (*Running, error) {
+	return start(ctx, s, addr, brokerTimeouts)
+}
+
+// start is Start with the given timeouts, so tests can use short ones.
+func start(ctx context.Context, s *Server, addr string, to serverTimeouts) (*Running, error) {
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", addr)
 	if err != nil {
@@ -42,7 +60,10 @@ func Start(ctx context.Context, s *Server, addr string) (*Running, error) {
 		Addr: ln.Addr().String(),
 		srv: &http.Server{
 			Handler:           s.Handler(),
-			ReadHeaderTimeout: 10 * time.Second,
+			ReadHeaderTimeout: to.readHeader,
+			ReadTimeout:       to.read,
+			WriteTimeout:      to.write,
+			IdleTimeout:       to.idle,
 		},
 		stop: make(chan struct{}),
 		done: make(chan struct{}),

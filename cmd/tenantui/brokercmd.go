@@ -21,6 +21,7 @@ func cmdBroker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	sample := fs.Bool("sample-app", false, "register an app with the ceiling read:analytics:*, write:reports:* and print its credentials as shell exports")
 	trust := fs.String("trust-domain", "agentwrit.local", "SPIFFE trust domain")
 	noLimits := fs.Bool("no-rate-limits", false, "disable the login rate limits (testing only)")
+	trustProxy := fs.Bool("trust-proxy", false, "key the login rate limits on the last X-Forwarded-For entry (only behind a reverse proxy that sets it)")
 	if err := parse(fs, args, stderr); err != nil {
 		return err
 	}
@@ -36,7 +37,8 @@ func cmdBroker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if generated {
 		secret = randomHex(24)
 	}
-	srv, err := broker.New(broker.Config{AdminSecret: secret, TrustDomain: *trust, DisableRateLimits: *noLimits})
+	srv, err := broker.New(broker.Config{AdminSecret: secret, TrustDomain: *trust,
+		DisableRateLimits: *noLimits, TrustProxy: *trustProxy})
 	if err != nil {
 		return usageErr("%v", err)
 	}
