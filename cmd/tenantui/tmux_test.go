@@ -1,12 +1,15 @@
 package main
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tenantui/tenantui/agentwrit"
 )
 
 // TestConsoleInTmux drives the built binary in a real terminal (tmux): start,
@@ -14,36 +17,13 @@ import (
 // CI installs tmux; elsewhere the test needs it too, unless it is absent and
 // CI is not set.
 func TestConsoleInTmux(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary; skipped with -short")
-	}
-	if _, err := exec.LookPath("tmux"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("tmux is required in CI (see .ci/run)")
-		}
-		t.Skip("tmux not installed")
-	}
+	bin := builtBinary(t)
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "tenantui")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-	sock := filepath.Join(dir, "tmux.sock")
-	tmux := func(args ...string) string {
-		out, err := exec.Command("tmux", append([]string{"-S", sock}, args...)...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("tmux %v: %v\n%s", args, err, out)
-		}
-		return string(out)
-	}
+	tmux := tmuxServer(t, dir)
 	script := bin + " --data " + filepath.Join(dir, "data") + " --reports " + filepath.Join(dir, "reports") +
 		"; echo EXIT=$?; sleep 60"
 	env := []string{"-e", "AGENTWRIT_BROKER_URL=", "-e", "TERM=xterm-256color"}
 	tmux(append(append([]string{"new-session", "-d", "-s", "e2e", "-x", "100", "-y", "30"}, env...), "sh", "-c", script)...)
-	t.Cleanup(func() { exec.Command("tmux", "-S", sock, "kill-server").Run() })
-
 	screen := func() string { return tmux("capture-pane", "-p", "-t", "e2e") }
 	waitFor := func(what string) {
 		t.Helper()
@@ -69,4 +49,115 @@ func TestConsoleInTmux(t *testing.T) {
 	if !strings.Contains(after, "EXIT=0") || !strings.Contains(after, "released 1 agent, none left live") {
 		t.Fatalf("after quit:\n%s", after)
 	}
+}
+
+// tmuxServer starts a private tmux server for the test (CI installs tmux;
+// elsewhere the test needs it too, unless it is absent and CI is not set)
+// and returns a function running tmux commands on it.
+func tmuxServer(t *testing.T, dir string) func(args ...string) string {
+	t.Helper()
+	if _, err := exec.LookPath("tmux"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("tmux is required in CI (see .ci/run)")
+		}
+		t.Skip("tmux not installed")
+	}
+	sock := filepath.Join(dir, "tmux.sock")
+	t.Cleanup(func() { exec.Command("tmux", "-S", sock, "kill-server").Run() })
+	return func(args ...string) string {
+		out, err := exec.Command("tmux", append([]string{"-S", sock}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("tmux %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+}
+
+// waitUntil polls cond until it holds or 20 s pass.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("never: %s", what)
+}
+
+// TestConsoleClosedTerminalReleases closes the terminal (tmux kill-session:
+// SIGHUP) under a console with three live agents: the broker must see all
+// three released.
+func TestConsoleClosedTerminalReleases(t *testing.T) {
+	bin := builtBinary(t)
+	dir := t.TempDir()
+	tmux := tmuxServer(t, dir)
+	url, creds := externalBroker(t, nil)
+	env := []string{"-e", "AGENTWRIT_BROKER_URL=" + url, "-e", "AGENTWRIT_CLIENT_ID=" + creds.ClientID,
+		"-e", "AGENTWRIT_CLIENT_SECRET=" + creds.ClientSecret, "-e", "AGENTWRIT_ADMIN_SECRET=", "-e", "TERM=xterm-256color"}
+	script := "exec " + bin + " --data " + filepath.Join(dir, "data") + " --reports " + filepath.Join(dir, "reports")
+	tmux(append(append([]string{"new-session", "-d", "-s", "hup", "-x", "100", "-y", "30"}, env...), script)...)
+	screen := func() string { return tmux("capture-pane", "-p", "-t", "hup") }
+	waitUntil(t, "the console starts", func() bool { return strings.Contains(screen(), "Tenants (3)") })
+	for _, keys := range [][]string{{"Enter"}, {"j", "Enter"}, {"j", "Enter"}} {
+		tmux(append([]string{"send-keys", "-t", "hup"}, keys...)...)
+		time.Sleep(300 * time.Millisecond) // a person's pace; the wait below is what counts
+	}
+	waitUntil(t, "three agents live", func() bool { return strings.Contains(screen(), "3 agents live") })
+	if live := brokerLive(t, url); len(live) != 3 {
+		t.Fatalf("the broker shows %d live before the hang-up, want 3: %q", len(live), live)
+	}
+	tmux("kill-session", "-t", "hup")
+	waitUntil(t, "the broker shows every agent released", func() bool { return len(brokerLive(t, url)) == 0 })
+}
+
+// TestConsoleSIGTERMDuringRunAll sends SIGTERM to the console while it runs
+// 300 tenants: it must release everything, in flight included, and exit 0.
+func TestConsoleSIGTERMDuringRunAll(t *testing.T) {
+	bin := builtBinary(t)
+	dir := t.TempDir()
+	tmux := tmuxServer(t, dir)
+	url, creds := externalBroker(t, nil)
+	env := []string{"-e", "AGENTWRIT_BROKER_URL=" + url, "-e", "AGENTWRIT_CLIENT_ID=" + creds.ClientID,
+		"-e", "AGENTWRIT_CLIENT_SECRET=" + creds.ClientSecret, "-e", "AGENTWRIT_ADMIN_SECRET=", "-e", "TERM=xterm-256color"}
+	script := "exec " + bin + " --concurrency 8 --tenants " + catalogFile(t, 300) + " --data " + filepath.Join(dir, "data") +
+		" --reports " + filepath.Join(dir, "reports")
+	tmux(append(append([]string{"new-session", "-d", "-s", "term", "-x", "120", "-y", "36"}, env...), script)...)
+	tmux("set-option", "-t", "term", "remain-on-exit", "on")
+	screen := func() string { return tmux("capture-pane", "-p", "-t", "term") }
+	waitUntil(t, "the console starts", func() bool { return strings.Contains(screen(), "Tenants (300)") })
+	tmux("send-keys", "-t", "term", "a")
+	waitUntil(t, "agents registered", func() bool {
+		evs, _ := brokerEvents(url)
+		n := 0
+		for _, e := range evs {
+			if e.EventType == "agent_registered" {
+				n++
+			}
+		}
+		return n >= 20
+	})
+	pid := strings.TrimSpace(tmux("display-message", "-p", "-t", "term", "#{pane_pid}"))
+	if out, err := exec.Command("kill", "-TERM", pid).CombinedOutput(); err != nil {
+		t.Fatalf("kill: %v %s", err, out)
+	}
+	waitUntil(t, "the console exits", func() bool {
+		return strings.TrimSpace(tmux("display-message", "-p", "-t", "term", "#{pane_dead}")) == "1"
+	})
+	status := strings.TrimSpace(tmux("display-message", "-p", "-t", "term", "#{pane_dead_status}"))
+	if live := brokerLive(t, url); len(live) != 0 {
+		t.Fatalf("after SIGTERM during run-all the broker shows %d live: %q\n%s", len(live), live, screen())
+	}
+	if status != "0" {
+		t.Fatalf("exit status %s, want 0\n%s", status, screen())
+	}
+}
+
+func brokerEvents(url string) ([]agentwrit.AuditEvent, error) {
+	adm, err := agentwrit.NewAdmin(url, "admin-secret-for-tests-0001")
+	if err != nil {
+		return nil, err
+	}
+	return adm.AllAuditEvents(context.Background(), agentwrit.AuditQuery{})
 }
