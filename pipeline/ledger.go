@@ -11,6 +11,9 @@ import (
 	"github.com/tenantui/tenantui/agentwrit"
 )
 
+// releaseTimeout bounds one release.
+const releaseTimeout = 5 * time.Second
+
 // ErrShuttingDown is returned by every call that would obtain a credential
 // once Shutdown has begun.
 var ErrShuttingDown = errors.New("shutting down: no new agents")
@@ -267,6 +270,10 @@ func (r *Runner) Shutdown(ctx context.Context) ShutdownResult {
 			settleCtx, cancel = context.WithDeadline(ctx, time.Now().Add(time.Until(dl)/2))
 			defer cancel()
 		}
+		// The cancelled calls wind down (a stage's own release included)
+		// before the release-all, so that none presents a token the
+		// release-all is revoking under it.
+		r.ops.wait(settleCtx)
 		res.Unsettled = r.led.close(settleCtx)
 		_, res.Dead = r.releaseCreds(ctx, r.led.pending(r.cfg.Now()))
 		r.led.mu.Lock()
@@ -331,11 +338,20 @@ func (r *Runner) release(ctx context.Context, c *credential) (ok, dead bool, err
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
-	if c.agent != nil {
-		err = c.agent.Release(ctx)
-	} else {
-		err = r.cfg.App.Client().Release(ctx, c.token)
+	// Once sent, a release runs to its answer even if the caller is
+	// cancelled (a quit): a release the broker carried out but whose reply
+	// was dropped would be retried and refused, and counted wrongly.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+	if dl, ok := ctx.Deadline(); ok {
+		cancel()
+		rctx, cancel = context.WithDeadline(context.WithoutCancel(ctx), dl)
 	}
+	if c.agent != nil {
+		err = c.agent.Release(rctx)
+	} else {
+		err = r.cfg.App.Client().Release(rctx, c.token)
+	}
+	cancel()
 	var tr *tenantRun
 	if c.role == RoleStage {
 		tr, _ = r.tenant(c.tenant)

@@ -56,6 +56,7 @@ type Runner struct {
 	life       context.Context
 	cancelWork context.CancelFunc
 	renewWG    sync.WaitGroup // the auto-renewal goroutine
+	ops        counter        // calls under way (see work)
 	shutOnce   sync.Once
 	shutDone   chan struct{}
 	shutRes    ShutdownResult
@@ -71,7 +72,51 @@ const registerTimeout = 10 * time.Second
 func (r *Runner) work(ctx context.Context) (context.Context, context.CancelFunc) {
 	c, cancel := context.WithCancelCause(ctx)
 	stop := context.AfterFunc(r.life, func() { cancel(ErrShuttingDown) })
-	return c, func() { stop(); cancel(nil) }
+	r.ops.add()
+	return c, func() { stop(); cancel(nil); r.ops.done() }
+}
+
+// counter counts calls under way and lets one wait for none.
+type counter struct {
+	mu   sync.Mutex
+	n    int
+	idle chan struct{} // closed when n drops to 0
+}
+
+func (c *counter) add() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n == 0 {
+		c.idle = make(chan struct{})
+	}
+	c.n++
+}
+
+func (c *counter) done() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.n--
+	if c.n == 0 {
+		close(c.idle)
+	}
+}
+
+// wait waits until none is under way or ctx ends, and returns how many are.
+func (c *counter) wait(ctx context.Context) int {
+	c.mu.Lock()
+	idle, n := c.idle, c.n
+	c.mu.Unlock()
+	if n == 0 {
+		return 0
+	}
+	select {
+	case <-idle:
+		return 0
+	case <-ctx.Done():
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.n
+	}
 }
 
 type tenantRun struct {

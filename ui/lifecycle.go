@@ -188,11 +188,19 @@ func (m Model) healthBadge() (text string, ok bool) {
 	if h.ok {
 		return " ● healthy", true
 	}
-	cause := h.cause
-	if m.broker.URL != "" { // the header shows the URL already
-		cause = strings.Replace(cause, " at "+m.broker.URL, "", 1)
+	return fmt.Sprintf(" ✗ unreachable since %s (%s)", h.since.Format("15:04:05"), shortCause(h.cause)), false
+}
+
+// shortCause is the gist of a broker failure for the header ("timeout",
+// "connection refused"); the log keeps the whole cause.
+func shortCause(cause string) string {
+	switch {
+	case strings.Contains(cause, "(timeout)"):
+		return "timeout"
+	case strings.Contains(cause, ": "):
+		return cause[strings.LastIndex(cause, ": ")+2:]
 	}
-	return fmt.Sprintf(" ✗ unreachable since %s: %s", h.since.Format("15:04:05"), cause), false
+	return cause
 }
 
 // fail reports a failed Controller call: the status line leads with the
