@@ -198,7 +198,7 @@ func (r *Runner) closeStore(tr *tenantRun) {
 	}
 }
 
-// agentInfo snapshots an agent for display. Call with tr.mu held.
+// agentInfoLocked snapshots an agent for display. Call with tr.mu held.
 func (r *Runner) agentInfoLocked(tr *tenantRun) *AgentInfo {
 	if tr.agent == nil {
 		return nil
