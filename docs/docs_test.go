@@ -162,7 +162,7 @@ func TestMarkdownLinksResolve(t *testing.T) {
 		t.Fatal(err)
 	}
 	docs = append(docs, filepath.Join(root, "README.md"))
-	if len(docs) < 2 {
+	if len(docs) < 4 {
 		t.Fatalf("found only %v", docs)
 	}
 	for _, doc := range docs {
