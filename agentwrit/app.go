@@ -165,7 +165,7 @@ func (a *App) createLaunchToken(ctx context.Context, req LaunchTokenRequest) (*L
 		select {
 		case <-ctx.Done():
 			return nil, err
-		case <-time.After(time.Duration(attempt) * 50 * time.Millisecond):
+		case <-a.c.cfg.after(time.Duration(attempt) * 50 * time.Millisecond):
 		}
 	}
 	if err != nil {

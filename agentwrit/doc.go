@@ -1,5 +1,7 @@
 // Package agentwrit is a Go client for the AgentWrit v2.0.0 credential broker
-// HTTP API (see the protocol notes, agentwrit-protocol.md).
+// HTTP API. A citation "§N" in this package's comments refers to section N of
+// docs/protocol.md at the repository root, which describes that API as this
+// repository implements and relies on it.
 //
 // Three entry points cover the three roles of §1:
 //

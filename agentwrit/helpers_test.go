@@ -1,6 +1,7 @@
 package agentwrit
 
 import (
+	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/base64"
@@ -61,9 +62,29 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// newFakeClock is a manually advanced clock for session-expiry tests.
+// newFakeClock is a manually advanced clock for session-expiry and
+// Retry-After tests (pass it with withClock).
 func newFakeClock() *fakeclock.Clock {
 	return fakeclock.New(time.Date(2026, 11, 26, 20, 0, 0, 0, time.UTC))
+}
+
+// driveClock runs f and, each time the client waits on clock while f runs,
+// advances clock by step. It returns the number of advances once f returns.
+func driveClock(t *testing.T, clock *fakeclock.Clock, step time.Duration, f func()) (advances int) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer cancel()
+		f()
+	}()
+	for ctx.Err() == nil && clock.BlockUntilWaiters(ctx, 1) == nil {
+		clock.Advance(step)
+		advances++
+	}
+	<-done
+	return advances
 }
 
 // notes collects notify messages.

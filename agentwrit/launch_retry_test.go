@@ -7,11 +7,14 @@ import (
 	"net/http/httptest"
 	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/tenantui/tenantui/internal/fakeclock"
 )
 
 // launchStub answers app login, then refuses the first `refuse` launch-token
-// requests with 403 forbidden and the given detail.
-func launchStub(t *testing.T, refuse int32, detail string) (*App, *atomic.Int32) {
+// requests with 403 forbidden and the given detail. The app waits on clock.
+func launchStub(t *testing.T, clock *fakeclock.Clock, refuse int32, detail string) (*App, *atomic.Int32) {
 	t.Helper()
 	var calls atomic.Int32
 	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -30,7 +33,7 @@ func launchStub(t *testing.T, refuse int32, detail string) (*App, *atomic.Int32)
 		}
 	}))
 	t.Cleanup(hs.Close)
-	app, err := NewApp(hs.URL, "tc-000000000000", "secret")
+	app, err := NewApp(hs.URL, "tc-000000000000", "secret", withClock(clock))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,17 +45,27 @@ func launchStub(t *testing.T, refuse int32, detail string) (*App, *atomic.Int32)
 // lock contention; the client retries those, and only those.
 func TestLaunchTokenRetriesSpuriousAppNotFound(t *testing.T) {
 	req := LaunchTokenRequest{AgentName: "x", AllowedScope: []string{"read:analytics:bank"}}
-	app, calls := launchStub(t, 2, "app not found")
-	if _, err := app.CreateLaunchToken(context.Background(), req); err != nil || calls.Load() != 3 {
-		t.Fatalf("after 2 spurious refusals: %v, %d calls", err, calls.Load())
+	// create runs CreateLaunchToken, advancing the clock through each back-off.
+	create := func(app *App, clock *fakeclock.Clock) (waits int, err error) {
+		waits = driveClock(t, clock, time.Minute, func() {
+			_, err = app.CreateLaunchToken(context.Background(), req)
+		})
+		return waits, err
 	}
-	app, calls = launchStub(t, 10, "app not found")
+	clock := newFakeClock()
+	app, calls := launchStub(t, clock, 2, "app not found")
+	if waits, err := create(app, clock); err != nil || calls.Load() != 3 || waits != 2 {
+		t.Fatalf("after 2 spurious refusals: %v, %d calls, %d waits", err, calls.Load(), waits)
+	}
+	clock = newFakeClock()
+	app, calls = launchStub(t, clock, 10, "app not found")
 	var ae *AuthorizationError
-	if _, err := app.CreateLaunchToken(context.Background(), req); !errors.As(err, &ae) || calls.Load() != spuriousAppNotFoundRetries {
-		t.Fatalf("persistent refusal: %v, %d calls", err, calls.Load())
+	if waits, err := create(app, clock); !errors.As(err, &ae) || calls.Load() != spuriousAppNotFoundRetries || waits != spuriousAppNotFoundRetries-1 {
+		t.Fatalf("persistent refusal: %v, %d calls, %d waits", err, calls.Load(), waits)
 	}
-	app, calls = launchStub(t, 10, "requested scopes exceed app ceiling; allowed: [read:analytics:* write:reports:*]")
-	if _, err := app.CreateLaunchToken(context.Background(), req); !errors.As(err, &ae) || calls.Load() != 1 {
-		t.Fatalf("ceiling refusal must not be retried: %v, %d calls", err, calls.Load())
+	clock = newFakeClock()
+	app, calls = launchStub(t, clock, 10, "requested scopes exceed app ceiling; allowed: [read:analytics:* write:reports:*]")
+	if waits, err := create(app, clock); !errors.As(err, &ae) || calls.Load() != 1 || waits != 0 {
+		t.Fatalf("ceiling refusal must not be retried: %v, %d calls, %d waits", err, calls.Load(), waits)
 	}
 }

@@ -13,7 +13,10 @@ type config struct {
 	httpClient *http.Client
 	notify     func(msg string)
 	userAgent  string
-	now        func() time.Time // injectable clock for session-expiry tests
+	// The client's clock (injectable, see withClock): now for session
+	// expiry, after for the Retry-After and retry back-off waits.
+	now   func() time.Time
+	after func(time.Duration) <-chan time.Time
 }
 
 // DefaultUserAgent is the User-Agent sent unless [WithUserAgent] overrides it.
@@ -28,7 +31,7 @@ var defaultHTTPClient = sync.OnceValue(func() *http.Client {
 })
 
 func newConfig(opts []Option) *config {
-	cfg := &config{userAgent: DefaultUserAgent, now: time.Now}
+	cfg := &config{userAgent: DefaultUserAgent, now: time.Now, after: time.After}
 	for _, o := range opts {
 		if o != nil {
 			o(cfg)
@@ -65,9 +68,17 @@ func WithUserAgent(ua string) Option {
 	}
 }
 
-// withClock replaces the clock used for session expiry (tests only).
-func withClock(now func() time.Time) Option {
-	return func(cfg *config) { cfg.now = now }
+// clock is what the client reads time from and waits on; *fakeclock.Clock
+// is one.
+type clock interface {
+	Now() time.Time
+	After(time.Duration) <-chan time.Time
+}
+
+// withClock replaces the clock used for session expiry and for every wait
+// the client makes on its own (tests only), so that no test sleeps.
+func withClock(c clock) Option {
+	return func(cfg *config) { cfg.now, cfg.after = c.Now, c.After }
 }
 
 func (cfg *config) notifyf(msg string) {

@@ -157,10 +157,8 @@ func (s *session) waitCoolDown(ctx context.Context) error {
 		return err
 	}
 	s.c.cfg.notifyf("broker rate-limited " + s.what + "; retrying in " + seconds(wait))
-	t := time.NewTimer(wait)
-	defer t.Stop()
 	select {
-	case <-t.C:
+	case <-s.c.cfg.after(wait):
 		return nil
 	case <-ctx.Done():
 		return rl
@@ -173,7 +171,9 @@ func (s *session) tooSoon(ctx context.Context, until time.Time, rl *RateLimitErr
 	if ctx.Err() != nil {
 		return rl
 	}
-	if dl, ok := ctx.Deadline(); ok && dl.Before(until) {
+	// The deadline is wall time, until is on the client's clock: compare
+	// what each leaves, so that an injected clock reads the same.
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < until.Sub(s.now()) {
 		if notify {
 			s.c.cfg.notifyf("broker rate-limited " + s.what + "; not waiting " +
 				seconds(until.Sub(s.now())) + " because the caller's deadline is sooner")

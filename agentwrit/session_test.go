@@ -83,15 +83,24 @@ func TestLoginRateLimitWaitsAndRetries(t *testing.T) {
 		okLogin(1800)(w, r, n)
 	}}
 	n := newNotes()
-	a := newTestApp(t, stub, WithNotify(n.add))
+	clock := newFakeClock()
+	a := newTestApp(t, stub, WithNotify(n.add), withClock(clock))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	start := time.Now()
-	if err := launch(ctx, a); err != nil {
-		t.Fatal(err)
+	done := make(chan error, 1)
+	go func() { done <- launch(ctx, a) }()
+	// The client waits on its clock for Retry-After (1 s), and not a
+	// moment less: 999 ms on, it is still waiting and has not retried.
+	if err := clock.BlockUntilWaiters(ctx, 1); err != nil {
+		t.Fatalf("the client never waited: %v", err)
 	}
-	if waited := time.Since(start); waited < 900*time.Millisecond {
-		t.Errorf("retried after %v, before Retry-After", waited)
+	clock.Advance(999 * time.Millisecond)
+	if w, got := clock.Waiters(), stub.logins.Load(); w != 1 || got != 1 {
+		t.Fatalf("999 ms into a 1 s Retry-After: %d waiting, %d logins; want 1 and 1", w, got)
+	}
+	clock.Advance(time.Millisecond)
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 	if got := stub.logins.Load(); got != 2 {
 		t.Errorf("logins = %d, want 2", got)
@@ -161,10 +170,12 @@ func TestLoginRateLimitCancelledWhileWaiting(t *testing.T) {
 func TestLoginRateLimitGivesUpAfterRetries(t *testing.T) {
 	stub := &loginStub{login: func(w http.ResponseWriter, r *http.Request, n int) { rateLimited(w, r, "1") }}
 	n := newNotes()
-	a := newTestApp(t, stub, WithNotify(n.add))
+	clock := newFakeClock()
+	a := newTestApp(t, stub, WithNotify(n.add), withClock(clock))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	err := a.Authenticate(ctx)
+	var err error
+	waits := driveClock(t, clock, time.Second, func() { err = a.Authenticate(ctx) })
 	var rl *RateLimitError
 	if !errors.As(err, &rl) {
 		t.Fatalf("got %v", err)
@@ -174,6 +185,9 @@ func TestLoginRateLimitGivesUpAfterRetries(t *testing.T) {
 	}
 	if got := len(n.all()); got != maxLoginRetries {
 		t.Errorf("%d notifications, want %d", got, maxLoginRetries)
+	}
+	if waits != maxLoginRetries {
+		t.Errorf("waited %d times on the clock, want %d", waits, maxLoginRetries)
 	}
 }
 
@@ -303,7 +317,7 @@ func TestFollowerDeadlineShorterThanCoolDown(t *testing.T) {
 func TestSessionReauthBuffer(t *testing.T) {
 	clock := newFakeClock()
 	stub := &loginStub{login: okLogin(300)}
-	a := newTestApp(t, stub, withClock(clock.Now))
+	a := newTestApp(t, stub, withClock(clock))
 	ctx := context.Background()
 	step := func(advance time.Duration, wantLogins int32) {
 		t.Helper()
@@ -325,7 +339,7 @@ func TestSessionReauthBuffer(t *testing.T) {
 func TestSessionShortTTLAlwaysRelogs(t *testing.T) {
 	clock := newFakeClock()
 	stub := &loginStub{login: okLogin(60)}
-	a := newTestApp(t, stub, withClock(clock.Now))
+	a := newTestApp(t, stub, withClock(clock))
 	for range 3 {
 		if err := a.Authenticate(context.Background()); err != nil {
 			t.Fatal(err)

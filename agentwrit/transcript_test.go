@@ -238,7 +238,7 @@ func (e *env) respInt(k string) int {
 	return int(f)
 }
 
-// decodeInto decodes the recorded request body into v.
+// decodeReq decodes the recorded request body into v.
 func (e *env) decodeReq(v any) {
 	b, _ := json.Marshal(e.req)
 	if err := json.Unmarshal(b, v); err != nil {

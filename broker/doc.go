@@ -1,5 +1,8 @@
 // Package broker is an embedded, in-process HTTP server that is wire-compatible
-// with the AgentWrit v2.0.0 credential broker (protocol notes §3–§10).
+// with the AgentWrit v2.0.0 credential broker (docs/protocol.md §3–§10). A
+// citation "§N" in this package's comments refers to section N of
+// docs/protocol.md at the repository root; §10 lists what is reproduced and
+// what is left out.
 //
 // It serves the same routes, status codes, problem+json bodies, JWT layout,
 // registration order, delegation chains, revocation rules, audit hash chain and

@@ -18,7 +18,7 @@ import (
 // Version is the broker version reported by GET /v1/health.
 const Version = "2.0.0"
 
-// Defaults of the real broker (protocol notes §3, §6).
+// Defaults of the real broker (§3, §6).
 const (
 	defaultTrustDomain = "agentwrit.local"
 	defaultAdminTTL    = 300

@@ -7,4 +7,7 @@
 //
 // The package has no terminal code: the console (package ui) and the headless
 // run (cmd/tenantui) both subscribe to its events.
+//
+// A citation "§N" in this package's comments refers to section N of
+// docs/protocol.md at the repository root (the AgentWrit API as used here).
 package pipeline

@@ -298,7 +298,7 @@ func (r *Runner) Close() error {
 	return errors.Join(errs...)
 }
 
-// agentInfo snapshots an agent for display. Call with tr.mu held.
+// agentInfoLocked snapshots an agent for display. Call with tr.mu held.
 func (r *Runner) agentInfoLocked(tr *tenantRun) *AgentInfo {
 	if tr.agent == nil {
 		return nil

@@ -1,6 +1,7 @@
 // Package scope implements the AgentWrit scope grammar (action:resource:identifier)
-// and the broker's coverage rule (protocol notes §2), with explanations of each
-// decision for display.
+// and the broker's coverage rule (§2), with explanations of each decision for
+// display. A citation "§N" in this package's comments refers to section N of
+// docs/protocol.md at the repository root.
 //
 // The broker cuts a scope at its first two colons only, so the identifier is
 // everything after the second colon ("read:data:a:b" has identifier "a:b").

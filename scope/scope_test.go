@@ -30,7 +30,7 @@ func TestBrokerVectors(t *testing.T) {
 	}
 }
 
-// TestProtocolTable is §2's table of the protocol notes, case by case.
+// TestProtocolTable is the table of §2, case by case.
 func TestProtocolTable(t *testing.T) {
 	cases := []struct {
 		name               string

@@ -736,7 +736,7 @@ func (m *Model) applySnapshot(snap snapshot) {
 	m.touch(&m.ver.tenants)
 }
 
-// onEvent logs an event, records stage decisions and refreshes the states
+// onEvents logs events, records stage decisions and refreshes the states
 // when the event changed one.
 func (m *Model) onEvents(evs ...pipeline.Event) tea.Cmd {
 	refresh := false

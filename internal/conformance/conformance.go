@@ -1,7 +1,8 @@
 // Package conformance loads the recorded facts about the real AgentWrit
 // v2.0.0 broker that the tests of several packages check against: the
 // transcript of request/response exchanges and the scope coverage vectors
-// (copies of shared/conformance in testdata/conformance at the repo root).
+// (testdata/conformance at the repository root; docs/protocol.md says how
+// they were recorded).
 // It is test support only.
 package conformance
 
