@@ -207,8 +207,13 @@ func (f *fakeCtrl) stepLocked(i int) error {
 	s := &f.states[i]
 	t := f.tenants[i]
 	next := s.Stage + 1
-	if s.Stage == pipeline.StageRelease || (next > pipeline.StageCreate && s.Agent == nil) {
+	// As the runner: start over after a finished run, a failed stage or an
+	// agent that can no longer act.
+	if s.Stage == pipeline.StageNone || s.Stage == pipeline.StageRelease || s.Err != "" || !f.live(s.Agent) {
 		next = pipeline.StageCreate
+		if s.Agent != nil && f.live(s.Agent) {
+			f.releaseLocked(t.ID, s.Agent)
+		}
 	}
 	s.Err = ""
 	f.emit(pipeline.Event{Kind: pipeline.EventStageStarted, Tenant: t.ID, Stage: next, Message: fmt.Sprintf("%s: %s started", t.ID, next)})
@@ -303,15 +308,20 @@ func (f *fakeCtrl) RunAll(ctx context.Context) error {
 	return nil
 }
 
-// ensureAgent returns the actor's live agent, creating one like a create
-// stage when there is none.
-func (f *fakeCtrl) ensureAgent(i int) *pipeline.AgentInfo {
+// actingAgent returns the tenant's live agent, or else a dedicated one
+// (dedicated true) that is not the tenant's and is released after use.
+func (f *fakeCtrl) actingAgent(i int) (a *pipeline.AgentInfo, dedicated bool) {
 	if a := f.states[i].Agent; f.live(a) {
-		return a
+		return a, false
 	}
-	f.states[i].Stage = pipeline.StageRelease
-	_ = f.stepLocked(i)
-	return f.states[i].Agent
+	t := f.tenants[i]
+	return f.newAgent(t, "probe", t.Scopes()), true
+}
+
+// releaseDedicated releases a dedicated agent after its one use.
+func (f *fakeCtrl) releaseDedicated(tenant string, a *pipeline.AgentInfo) {
+	a.State = pipeline.AgentReleased
+	f.auditf("token_released", a.SPIFFEID, a.TaskID, "success", "token released | jti=%s", a.JTI)
 }
 
 func (f *fakeCtrl) probe(actor, target string, op pipeline.Op, released bool) (pipeline.ProbeResult, error) {
@@ -326,15 +336,20 @@ func (f *fakeCtrl) probe(actor, target string, op pipeline.Op, released bool) (p
 	if err != nil {
 		return pipeline.ProbeResult{}, err
 	}
-	var a *pipeline.AgentInfo
 	if released {
-		if a = f.states[ai].Agent; a == nil {
+		a := f.states[ai].Agent
+		if a == nil {
 			return pipeline.ProbeResult{}, fmt.Errorf("%s has no agent yet: create one first", actor)
 		}
-	} else {
-		a = f.ensureAgent(ai)
+		return f.probeWith(a, actor, f.tenants[ti], op), nil
 	}
-	return f.probeWith(a, actor, f.tenants[ti], op), nil
+	a, dedicated := f.actingAgent(ai)
+	r := f.probeWith(a, actor, f.tenants[ti], op)
+	if dedicated {
+		f.releaseDedicated(actor, a)
+		r.Dedicated = true
+	}
+	return r, nil
 }
 
 func (f *fakeCtrl) probeWith(a *pipeline.AgentInfo, actor string, target pipeline.Tenant, op pipeline.Op) pipeline.ProbeResult {
@@ -459,6 +474,15 @@ func (f *fakeCtrl) Release(ctx context.Context, tenant string) error {
 	if err != nil {
 		return fmt.Errorf("%s has no agent to release", tenant)
 	}
+	if !f.live(a) && a.State != pipeline.AgentReleased {
+		// As the broker: a dead token's release is refused, and the state
+		// stays what it is.
+		state := "revoked"
+		if a.State != pipeline.AgentRevoked {
+			state = "expired"
+		}
+		return fmt.Errorf("release refused by the broker (token has been revoked): the token is already %s", state)
+	}
 	f.releaseLocked(tenant, a)
 	return nil
 }
@@ -537,7 +561,16 @@ func (f *fakeCtrl) Delegate(ctx context.Context, from, to string, scopes []strin
 	if err != nil {
 		return pipeline.DelegationResult{}, err
 	}
-	gf, gt := f.ensureAgent(fi), f.ensureAgent(ti)
+	gf, df := f.actingAgent(fi)
+	gt, dt := f.actingAgent(ti)
+	defer func() {
+		if df {
+			f.releaseDedicated(from, gf)
+		}
+		if dt {
+			f.releaseDedicated(to, gt)
+		}
+	}()
 	res := pipeline.DelegationResult{From: from, To: to, Scope: scopes}
 	acc := pipeline.Access{Time: f.now(), AgentID: gf.SPIFFEID, JTI: gf.JTI, Actor: from, Target: to,
 		Layer: pipeline.LayerBroker, Required: scopes, Held: gf.Scope}
@@ -549,7 +582,7 @@ func (f *fakeCtrl) Delegate(ctx context.Context, from, to string, scopes []strin
 		f.emit(pipeline.Event{Kind: pipeline.EventDecision, Tenant: from, Access: &acc, Message: msgOf(acc)})
 		return res, nil
 	}
-	res.Allowed, res.Token, res.Expires = true, "eyJhbGciOiJF…", f.now().Add(time.Minute)
+	res.Allowed, res.Token, res.Expires, res.Released = true, "eyJhbGciOiJF…", f.now().Add(time.Minute), true
 	res.Chain = []pipeline.ChainLink{{Agent: gf.SPIFFEID, Scope: gf.Scope, DelegatedAt: f.now().UTC().Format(time.RFC3339)}}
 	acc.Allowed, acc.Reason = true, fmt.Sprintf("delegated %v to %s (chain depth 1)", scopes, gt.SPIFFEID)
 	f.auditf("delegation_created", gt.SPIFFEID, gf.TaskID, "success", "delegation from %s to %s scope=[%s] depth=1",

@@ -197,6 +197,8 @@ func shortCause(cause string) string {
 	switch {
 	case strings.Contains(cause, "(timeout)"):
 		return "timeout"
+	case strings.HasSuffix(cause, "connection refused"):
+		return "refused"
 	case strings.Contains(cause, ": "):
 		return cause[strings.LastIndex(cause, ": ")+2:]
 	}

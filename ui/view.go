@@ -347,13 +347,13 @@ func headerLeft(st Styles, b BrokerInfo, healthText string, healthy bool, room i
 		health = st.Unhealthy.Render(healthText)
 	}
 	sep := st.HeaderDim.Render("  │  ")
-	build := func(labels, version, client bool, urlW int) string {
+	build := func(labels, version, client, mode bool, urlW int) string {
 		s := st.HeaderTitle.Render(" tenantui") + sep
 		if labels {
 			s += st.HeaderDim.Render("broker ")
 		}
 		s += st.Header.Render(truncMiddle(url, urlW))
-		if b.Mode != "" {
+		if mode && b.Mode != "" {
 			s += st.HeaderDim.Render(" (" + b.Mode + ")")
 		}
 		if version && b.Version != "" {
@@ -372,11 +372,19 @@ func headerLeft(st Styles, b BrokerInfo, healthText string, healthy bool, room i
 	for _, v := range []struct{ labels, version, client bool }{
 		{true, true, true}, {false, true, true}, {false, false, true}, {false, true, false}, {false, false, false},
 	} {
-		if s := build(v.labels, v.version, v.client, 48); ansi.StringWidth(s) <= room {
+		if s := build(v.labels, v.version, v.client, true, 48); ansi.StringWidth(s) <= room {
 			return s
 		}
 	}
-	return ansi.Truncate(build(false, false, false, 24), room, "…")
+	// Still too wide (a long health cause): the URL gives way, never the
+	// health, which is what the header must tell.
+	for _, mode := range []bool{true, false} {
+		fixed := ansi.StringWidth(build(false, false, false, mode, 0))
+		if urlW := room - fixed; urlW >= 12 {
+			return build(false, false, false, mode, urlW)
+		}
+	}
+	return ansi.Truncate(build(false, false, false, false, 12), room, "…")
 }
 
 func (m Model) statusLine(w int) string {

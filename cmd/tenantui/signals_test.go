@@ -205,3 +205,38 @@ func freezeOn(path string) (wrap func(http.Handler) http.Handler, seen *atomic.B
 	}
 	return wrap, seen, func() { once.Do(func() { close(frozen) }) }
 }
+
+// TestRunSmallCatalogs: two tenants verify isolation with distinct tenants
+// (no "hospital cannot write hospital reports"); one tenant runs what
+// applies and says isolation needs two.
+func TestRunSmallCatalogs(t *testing.T) {
+	clearEnv(t)
+	write := func(ids ...string) string {
+		var cat struct {
+			Tenants []map[string]any `json:"tenants"`
+		}
+		kinds := []string{"hospital", "bank", "retail"}
+		for i, id := range ids {
+			cat.Tenants = append(cat.Tenants, map[string]any{"id": id, "kind": kinds[i%3], "rows": 30})
+		}
+		b, _ := json.Marshal(cat)
+		p := filepath.Join(t.TempDir(), "c.json")
+		os.WriteFile(p, b, 0o644)
+		return p
+	}
+	code, out, errs := runCLI(t, append([]string{"run", "--tenants", write("hospital", "bank")}, dirs(t)...)...)
+	if code != 0 || !strings.Contains(out, "Cross-tenant isolation verified.") {
+		t.Fatalf("two tenants: exit %d\n%s\n%s", code, out, errs)
+	}
+	for _, want := range []string{"[BLOCKED] Hospital agent cannot read bank data", "[BLOCKED] Hospital agent cannot write bank reports",
+		"[ALLOWED] Hospital agent can read its own data", "[BLOCKED] Bank agent cannot write hospital reports", "no third tenant"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("two tenants: no %q in\n%s", want, out)
+		}
+	}
+	code, out, errs = runCLI(t, append([]string{"run", "--tenants", write("solo")}, dirs(t)...)...)
+	if code != 0 || !strings.Contains(out, "Cross-tenant isolation not checked: isolation needs two tenants") ||
+		strings.Contains(out, "isolation verified") || !strings.Contains(out, "[ALLOWED] Solo agent can read its own data") {
+		t.Fatalf("one tenant: exit %d\n%s\n%s", code, out, errs)
+	}
+}
