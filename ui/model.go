@@ -308,6 +308,8 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		switch {
 		case msg.err != nil:
 			m.fail("isolation check", msg.err)
+		case msg.res.NotApplicable:
+			m.setStatus("Isolation not checked: "+msg.res.Note, true)
 		case msg.res.Passed:
 			m.setStatus("Cross-tenant isolation verified.", false)
 		default:
