@@ -196,3 +196,12 @@ func TestProbeWithoutAgentUsesADedicatedOne(t *testing.T) {
 		t.Fatalf("the probe gave the tenant an agent or a stage: %+v", s)
 	}
 }
+
+func TestOneTenantIsolationSaysNotChecked(t *testing.T) {
+	m, _, _ := newTestModel(t, 100, 30)
+	res := pipeline.IsolationResult{Passed: true, NotApplicable: true, Note: "isolation needs two tenants; the catalog has one (solo)"}
+	m = update(t, m, isolationDoneMsg{res: res})
+	if strings.Contains(m.status, "verified") || !strings.Contains(m.status, "not checked") {
+		t.Fatalf("status %q", m.status)
+	}
+}

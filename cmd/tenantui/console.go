@@ -68,7 +68,9 @@ func cmdConsole(in *interrupts, args []string, stdout, stderr io.Writer) error {
 	in.onFirst(func() { p.Send(ui.Interrupt()) })
 	final, runErr := p.Run()
 	fm, _ := final.(ui.Model)
-	in.onFirst(in.cancel)
+	// The user has asked to quit already: from here on, a signal exits at
+	// once (saying what stays live).
+	in.onFirst(in.hardExit)
 
 	res, done := fm.Shutdown()
 	switch {
