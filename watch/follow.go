@@ -14,7 +14,8 @@ type AuditSource interface {
 	AuditEvents(ctx context.Context, q agentwrit.AuditQuery) (*agentwrit.AuditPage, error)
 }
 
-// PageSize is the number of events asked for per request: the broker's cap.
+// PageSize is the default number of events asked for per request: the
+// broker's cap.
 const PageSize = 1000
 
 // Follower reads a broker's audit trail incrementally, never twice. The
@@ -27,7 +28,10 @@ const PageSize = 1000
 // that, every page must link to what was seen (the first new event's
 // prev_hash is the hash of the last one seen); when it does not, the page is
 // read again by position (offset = events seen, no since), which cannot skip
-// anything, and the follower stays on positions from then on.
+// anything, and the follower stays on positions from then on. A set-back
+// clock can also hide new events from since entirely; [Follower.Expect]
+// passes the broker's own count (health's audit_events_count) so that an
+// empty since page with events still unread falls back the same way.
 type Follower struct {
 	src AuditSource
 
@@ -37,7 +41,10 @@ type Follower struct {
 	lastAt   time.Time // parsed
 	sameTS   int       // how many of the last events read carry exactly lastAt
 	byOffset bool      // since proved unreliable: page by position only
+	known    int       // the broker's event count, as last reported
 
+	// PageSize is the events asked for per request; 0 means [PageSize].
+	PageSize int
 	// Requests counts the requests made (for tests and benchmarks).
 	Requests int
 }
@@ -48,14 +55,21 @@ func NewFollower(src AuditSource) *Follower { return &Follower{src: src} }
 // Seen is the number of events read so far.
 func (f *Follower) Seen() int { return f.seen }
 
+// Expect tells the follower how many events the broker reports holding.
+func (f *Follower) Expect(n int) { f.known = n }
+
 // ByOffset reports whether the follower fell back to positional paging.
 func (f *Follower) ByOffset() bool { return f.byOffset }
 
-// Next reads the next page of new events: at most PageSize, oldest first,
+// Next reads the next page of new events: at most a page, oldest first,
 // and more reports whether the broker has more right now. An error leaves
 // the follower where it was, so the next call asks again.
 func (f *Follower) Next(ctx context.Context) (events []agentwrit.AuditEvent, more bool, err error) {
-	q := agentwrit.AuditQuery{Limit: PageSize, Offset: f.seen}
+	size := f.PageSize
+	if size <= 0 {
+		size = PageSize
+	}
+	q := agentwrit.AuditQuery{Limit: size, Offset: f.seen}
 	sinceMode := f.seen > 0 && !f.byOffset && !f.lastAt.IsZero()
 	if sinceMode {
 		q.Since, q.Offset = f.lastAt, f.sameTS
@@ -64,10 +78,12 @@ func (f *Follower) Next(ctx context.Context) (events []agentwrit.AuditEvent, mor
 	if err != nil {
 		return nil, false, err
 	}
-	if sinceMode && len(p.Events) > 0 && p.Events[0].PrevHash != f.lastHash {
-		// Not the next event: read the same place by position instead.
+	if sinceMode && ((len(p.Events) > 0 && p.Events[0].PrevHash != f.lastHash) ||
+		(len(p.Events) == 0 && f.known > f.seen)) {
+		// Not the next event, or none while the broker holds more: read the
+		// same place by position instead.
 		f.byOffset = true
-		q = agentwrit.AuditQuery{Limit: PageSize, Offset: f.seen}
+		q = agentwrit.AuditQuery{Limit: size, Offset: f.seen}
 		if p, err = f.get(ctx, q); err != nil {
 			return nil, false, err
 		}

@@ -148,6 +148,7 @@ func (w *Watcher) Poll(ctx context.Context) (Update, time.Duration) {
 	h, err := w.cfg.Broker.Health(ctx)
 	if err == nil {
 		w.status.Healthy, w.status.Version, w.status.BrokerEvents = h.Status == "ok", h.Version, h.AuditEventsCount
+		w.follow.Expect(h.AuditEventsCount)
 		var events []agentwrit.AuditEvent
 		var more bool
 		events, more, err = w.follow.Next(ctx)
