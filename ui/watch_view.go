@@ -136,14 +136,14 @@ func (m WatchModel) noticeLine(now time.Time) string {
 // delegations. The agent and scope columns share what is left.
 func (m WatchModel) columns() (agentW, scopeW int) {
 	rest := m.w - (2 + 9 + 1 + 7 + 1 + 1 + 1 + 8 + 1 + 3 + 1 + 3)
-	agentW = rest * 9 / 20
+	agentW = min(max(rest/2, 20), 48)
 	return agentW, rest - agentW
 }
 
 func (m WatchModel) columnHeadings() string {
 	aw, sw := m.columns()
 	return "  " + m.st.ColHeader.Render(pad("STATE", 9)) + " " + m.st.ColHeader.Render("   LEFT") + " " +
-		m.st.ColHeader.Render(fit("AGENT (orch/task/instance)", aw)) + " " + m.st.ColHeader.Render(fit("SCOPE", sw)) + " " +
+		m.st.ColHeader.Render(fit("AGENT (task/instance)", aw)) + " " + m.st.ColHeader.Render(fit("SCOPE", sw)) + " " +
 		m.st.ColHeader.Render(pad("JTI", 8)) + " " + m.st.ColHeader.Render("REN") + " " + m.st.ColHeader.Render("DEL")
 }
 
@@ -198,21 +198,32 @@ func (m WatchModel) tableLines(now time.Time, h int) []string {
 	return out
 }
 
-// agentCell is orch/task/instance when it fits, else task/instance with
-// the instance cut to 6 hex digits, else its middle cut.
+// agentCell is task/instance, the instance cut to fit (6 hex digits at
+// least, then the task is cut); the orchestrator is on the detail screen.
 func agentCell(a watch.Agent, w int) string {
 	p := agentPath(a.ID)
-	if ansi.StringWidth(p) <= w {
-		return p
+	if a.Task == "" {
+		return truncMiddle(p, w)
 	}
 	inst := p[strings.LastIndexByte(p, '/')+1:]
+	if room := w - ansi.StringWidth(a.Task) - 1; len(inst) > room {
+		inst = inst[:min(max(room-1, 6), len(inst))] + "…"
+	}
+	return ansiTrunc(a.Task, w-1-ansi.StringWidth(inst)) + "/" + inst
+}
+
+// agentShort is task/instance with the instance cut to 6 hex digits.
+func agentShort(id string) string {
+	p := agentPath(id)
+	parts := strings.Split(p, "/")
+	if len(parts) < 2 {
+		return p
+	}
+	inst := parts[len(parts)-1]
 	if len(inst) > 6 {
 		inst = inst[:6] + "…"
 	}
-	if s := a.Task + "/" + inst; a.Task != "" && ansi.StringWidth(s) <= w {
-		return s
-	}
-	return truncMiddle(p, w)
+	return parts[len(parts)-2] + "/" + inst
 }
 
 // scopeCell is the scope without the identifier where it is the tenant,
@@ -308,11 +319,11 @@ func (m WatchModel) detailLines(now time.Time, h int) []string {
 		kv("state", state),
 	}
 	for _, d := range a.Received {
-		info = append(info, kv("deleg in", "")+delegState(st, d)+st.Value.Render(fmt.Sprintf("from %s %v depth %d", agentPath(d.From), d.Scope, d.Depth)))
+		info = append(info, kv("deleg in", "")+delegState(st, d)+st.Value.Render(fmt.Sprintf("from %s %v depth %d", agentShort(d.From), d.Scope, d.Depth)))
 		info = append(info, kv("  chain", watchChain(d.Chain, a.ID)))
 	}
 	for _, d := range a.Given {
-		info = append(info, kv("deleg out", "")+delegState(st, d)+st.Value.Render(fmt.Sprintf("to %s %v depth %d", agentPath(d.To), d.Scope, d.Depth)))
+		info = append(info, kv("deleg out", "")+delegState(st, d)+st.Value.Render(fmt.Sprintf("to %s %v depth %d", agentShort(d.To), d.Scope, d.Depth)))
 	}
 	var evs []string
 	for _, e := range a.Events {
@@ -321,8 +332,11 @@ func (m WatchModel) detailLines(now time.Time, h int) []string {
 			ts = t.Format("15:04:05.000")
 		}
 		out := st.Strong.Render(e.ID) + " " + st.LogTime.Render(ts) + " " + st.Value.Render(e.EventType) + " " + st.Muted.Render(e.Outcome)
-		evs = append(evs, out, "  "+st.LogText.Render(e.Detail),
-			"  "+st.Label.Render("hash ")+st.Code.Render(e.Hash), "  "+st.Label.Render("prev ")+st.Code.Render(e.PrevHash))
+		evs = append(evs, out)
+		for _, l := range wrap(e.Detail, inner-2) {
+			evs = append(evs, "  "+st.LogText.Render(l))
+		}
+		evs = append(evs, "  "+st.Label.Render("hash ")+st.Code.Render(e.Hash), "  "+st.Label.Render("prev ")+st.Code.Render(e.PrevHash))
 	}
 	body := append(info, "")
 	body = append(body, st.ColHeader.Render(fmt.Sprintf("Events (%d), hashes included", len(a.Events))))
@@ -349,9 +363,9 @@ func delegState(st Styles, d watch.Delegation) string {
 func watchChain(chain []string, to string) string {
 	parts := make([]string, 0, len(chain)+1)
 	for _, c := range chain {
-		parts = append(parts, agentPath(c))
+		parts = append(parts, agentShort(c))
 	}
-	return strings.Join(append(parts, agentPath(to)), " → ")
+	return strings.Join(append(parts, agentShort(to)), " → ")
 }
 
 func (m WatchModel) helpLine() string {

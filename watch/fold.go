@@ -1,6 +1,8 @@
 package watch
 
 import (
+	"encoding/json"
+	"fmt"
 	"sort"
 	"strconv"
 	"strings"
@@ -444,4 +446,14 @@ func bracketList(detail, key string) ([]string, bool) {
 		return nil, false
 	}
 	return strings.Fields(rest[:j]), true
+}
+
+// DecodeTrail reads audit events saved as a JSON array, oldest first (the
+// recorded trails under testdata are in this form).
+func DecodeTrail(data []byte) ([]agentwrit.AuditEvent, error) {
+	var evs []agentwrit.AuditEvent
+	if err := json.Unmarshal(data, &evs); err != nil {
+		return nil, fmt.Errorf("watch: decode trail: %w", err)
+	}
+	return evs, nil
 }

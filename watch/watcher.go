@@ -178,7 +178,12 @@ func (w *Watcher) Poll(ctx context.Context) (Update, time.Duration) {
 
 // fault records err as the live status and returns the wait before retrying.
 func (w *Watcher) fault(now time.Time, err error) time.Duration {
-	f := Fault{Since: now, Message: describe(err)}
+	// The header shows the broker's URL already.
+	msg := describe(err)
+	if w.cfg.BrokerURL != "" {
+		msg = strings.Replace(msg, " at "+w.cfg.BrokerURL, "", 1)
+	}
+	f := Fault{Since: now, Message: msg}
 	if w.status.Fault != nil {
 		f.Since = w.status.Fault.Since
 	}
