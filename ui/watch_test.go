@@ -302,12 +302,12 @@ func TestWatchGolden(t *testing.T) {
 	}
 }
 
-// BenchmarkWatchUpdate10k: folding a catch-up page into the view (1,000
-// agents changed) and drawing it must stay well inside a frame, so the view
-// stays responsive while the watcher polls.
+// BenchmarkWatchUpdate1000Agents: taking an update in which 1,000 agents
+// changed (across 300 tenants) and drawing the screen must stay well inside a
+// frame, so the view stays responsive while the watcher catches up.
 //
 //	go test ./ui/ -run '^$' -bench WatchUpdate
-func BenchmarkWatchUpdate10k(b *testing.B) {
+func BenchmarkWatchUpdate1000Agents(b *testing.B) {
 	u := trailUpdate(b)
 	base := u.Agents
 	u.Agents = nil
