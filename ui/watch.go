@@ -186,6 +186,9 @@ func (m WatchModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m.key(msg)
 	case watchUpdateMsg:
 		for _, u := range msg.updates {
+			if u.Reset {
+				clear(m.agents) // a new trail: the old agents died with the old broker
+			}
 			m.status = u.Status
 			for _, a := range u.Agents {
 				m.agents[a.ID] = a

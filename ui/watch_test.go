@@ -239,6 +239,19 @@ func TestWatchFaultAndResume(t *testing.T) {
 	}
 }
 
+func TestWatchTrailRestartForgetsAgents(t *testing.T) {
+	m := newWatchModel(t, 80, 24, nil)
+	u := trailUpdate(t)
+	keep := u.Agents[0]
+	u.Reset, u.Agents = true, u.Agents[:1]
+	u.Status.Events, u.Status.Agents, u.Status.Restarted = 7, 1, watchT0.Add(-time.Second)
+	m = wupdate(t, m, watchUpdateMsg{updates: []watch.Update{u}})
+	got := wplain(m)
+	if len(m.agents) != 1 || m.selected() != keep.ID || !strings.Contains(got, "audit trail restarted at 23:40:40") {
+		t.Fatalf("after a reset: %d agents, selected %q:\n%s", len(m.agents), m.selected(), got)
+	}
+}
+
 func TestWatchTooSmall(t *testing.T) {
 	m := newWatchModel(t, 79, 24, nil)
 	if !strings.Contains(wplain(m), "terminal too small: need 80×24, have 79×24") {

@@ -115,6 +115,9 @@ func (m WatchModel) noticeLine(now time.Time) string {
 			st.Value.Render(f.Message)
 	case m.screen == watchFilter:
 		return " " + st.Key.Render("/") + " " + st.FormFocus.Render(m.filter+" ") + st.Muted.Render(fmt.Sprintf("  %d of %d agents", m.shown, len(m.agents)))
+	case !s.Restarted.IsZero() && now.Sub(s.Restarted) < 10*time.Second:
+		return " " + st.Warn.Render("audit trail restarted at "+hms(s.Restarted)) +
+			st.Muted.Render(": a new broker; showing its agents only")
 	case m.flash != "":
 		if m.flashOK {
 			return " " + st.Status.Render(m.flash)

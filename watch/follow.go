@@ -2,6 +2,7 @@ package watch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -13,6 +14,10 @@ import (
 type AuditSource interface {
 	AuditEvents(ctx context.Context, q agentwrit.AuditQuery) (*agentwrit.AuditPage, error)
 }
+
+// ErrTrailRestarted reports a trail shorter than what was already read: an
+// in-memory broker (such as `tenantui broker`) was restarted with a new one.
+var ErrTrailRestarted = errors.New("watch: the broker's audit trail restarted")
 
 // PageSize is the default number of events asked for per request: the
 // broker's cap.
@@ -79,9 +84,10 @@ func (f *Follower) Next(ctx context.Context) (events []agentwrit.AuditEvent, mor
 		return nil, false, err
 	}
 	if sinceMode && ((len(p.Events) > 0 && p.Events[0].PrevHash != f.lastHash) ||
-		(len(p.Events) == 0 && f.known > f.seen)) {
-		// Not the next event, or none while the broker holds more: read the
-		// same place by position instead.
+		(len(p.Events) == 0 && f.known > f.seen) || (f.known > 0 && f.known < f.seen)) {
+		// Not the next event, none while the broker holds more, or the
+		// broker holds fewer than were read: read the same place by position
+		// instead, which also tells a restarted trail.
 		f.byOffset = true
 		q = agentwrit.AuditQuery{Limit: size, Offset: f.seen}
 		if p, err = f.get(ctx, q); err != nil {
@@ -90,7 +96,7 @@ func (f *Follower) Next(ctx context.Context) (events []agentwrit.AuditEvent, mor
 	}
 	if !sinceMode || f.byOffset {
 		if p.Total < f.seen {
-			return nil, false, fmt.Errorf("watch: the broker's trail has %d events, fewer than the %d already read (was it restarted?)", p.Total, f.seen)
+			return nil, false, fmt.Errorf("%w: it has %d events, fewer than the %d already read", ErrTrailRestarted, p.Total, f.seen)
 		}
 	}
 	f.advance(p.Events)

@@ -2,6 +2,7 @@ package watch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http/httptest"
 	"strings"
@@ -188,7 +189,7 @@ func TestFollowTrailShrank(t *testing.T) {
 	drain(t, f)
 	src.events = chained(3, func(i int) time.Time { return t0.Add(time.Hour + time.Duration(i)*time.Second) })
 	_, _, err := f.Next(context.Background())
-	if err == nil || !strings.Contains(err.Error(), "fewer than the 10 already read") {
+	if !errors.Is(err, ErrTrailRestarted) || !strings.Contains(err.Error(), "fewer than the 10 already read") {
 		t.Fatalf("err = %v, want the trail-shrank error", err)
 	}
 }

@@ -57,14 +57,17 @@ type Status struct {
 	LastPoll     time.Time   // end of the last successful poll
 	CatchingUp   bool        // more events are waiting on the broker
 	Fault        *Fault      // nil when the last poll succeeded
+	Restarted    time.Time   // when the trail last restarted (zero: never)
 }
 
 // Update is what one poll step produced: the status, copies of the agents
-// whose stories changed, and the changes themselves, oldest first.
+// whose stories changed, and the changes themselves, oldest first. Reset
+// means the broker's trail restarted: forget every agent seen before.
 type Update struct {
 	Status  Status
 	Agents  []Agent
 	Changes []Change
+	Reset   bool
 }
 
 // Config configures a [Watcher].
@@ -85,6 +88,8 @@ type Watcher struct {
 	chain  Chain
 	follow *Follower
 	status Status
+	// failures counts consecutive failed polls, for the back-off.
+	failures int
 }
 
 // New returns a watcher; nothing is contacted until Run or Poll.
@@ -145,6 +150,7 @@ func (w *Watcher) Poll(ctx context.Context) (Update, time.Duration) {
 	now := w.cfg.Now()
 	var changes []Change
 	wait := w.cfg.Interval
+	reset := false
 	h, err := w.cfg.Broker.Health(ctx)
 	if err == nil {
 		w.status.Healthy, w.status.Version, w.status.BrokerEvents = h.Status == "ok", h.Version, h.AuditEventsCount
@@ -152,6 +158,16 @@ func (w *Watcher) Poll(ctx context.Context) (Update, time.Duration) {
 		var events []agentwrit.AuditEvent
 		var more bool
 		events, more, err = w.follow.Next(ctx)
+		if errors.Is(err, ErrTrailRestarted) {
+			// A new trail (an in-memory broker restarted): its agents are
+			// new ones, the old ones' tokens died with the old broker.
+			size := w.follow.PageSize
+			w.book, w.chain, w.follow = NewBook(), Chain{}, NewFollower(w.cfg.Broker)
+			w.follow.PageSize = size
+			w.follow.Expect(h.AuditEventsCount)
+			w.status.Restarted, reset = now, true
+			events, more, err = w.follow.Next(ctx)
+		}
 		if err == nil {
 			w.chain.Add(events)
 			changes = w.book.Apply(events)
@@ -173,49 +189,74 @@ func (w *Watcher) Poll(ctx context.Context) (Update, time.Duration) {
 	w.status.Events = w.book.Events()
 	w.status.Agents = w.book.Len()
 	w.status.Chain, w.status.ChainBreak = w.chain.Status(), w.chain.Broken()
-	return Update{Status: w.status, Agents: w.book.TakeDirty(), Changes: changes}, wait
+	return Update{Status: w.status, Agents: w.book.TakeDirty(), Changes: changes, Reset: reset}, wait
 }
 
-// fault records err as the live status and returns the wait before retrying.
+// fault records err as the live status and returns the wait before
+// retrying: what Retry-After asks after a 429; after a rejected admin login
+// 10 s, because every failed login is an admin_auth_failed event in the very
+// trail being watched; otherwise the interval, doubling while the failures
+// last, up to 5 s for an unreachable broker and 30 s for other faults.
 func (w *Watcher) fault(now time.Time, err error) time.Duration {
-	// The header shows the broker's URL already.
-	msg := describe(err)
-	if w.cfg.BrokerURL != "" {
-		msg = strings.Replace(msg, " at "+w.cfg.BrokerURL, "", 1)
+	f := Fault{Since: now, Message: describe(err)}
+	if prev := w.status.Fault; prev != nil {
+		f.Since = prev.Since
+		w.failures++
+	} else {
+		w.failures = 1
 	}
-	f := Fault{Since: now, Message: msg}
-	if w.status.Fault != nil {
-		f.Since = w.status.Fault.Since
+	backoff := func(limit time.Duration) time.Duration {
+		d := w.cfg.Interval
+		for i := 1; i < w.failures && d < limit; i++ {
+			d *= 2
+		}
+		return max(min(d, limit), w.cfg.Interval)
 	}
-	wait := w.cfg.Interval
 	var te *agentwrit.TransportError
 	var rl *agentwrit.RateLimitError
 	var au *agentwrit.AuthenticationError
 	var az *agentwrit.AuthorizationError
+	var wait time.Duration
 	switch {
 	case errors.As(err, &rl):
 		f.Kind = FaultRateLimited
-		if rl.RetryAfter > wait {
-			wait = rl.RetryAfter
-		}
+		wait = max(rl.RetryAfter, w.cfg.Interval)
 	case errors.As(err, &te):
 		f.Kind = FaultUnreachable
 		w.status.Healthy = false
+		// The header shows the broker's URL already.
+		if w.cfg.BrokerURL != "" {
+			f.Message = strings.Replace(f.Message, " at "+w.cfg.BrokerURL, "", 1)
+		}
+		wait = backoff(5 * time.Second)
 	case errors.As(err, &au):
 		f.Kind = FaultAdminLogin
+		wait = max(10*time.Second, w.cfg.Interval)
 	case errors.As(err, &az):
 		f.Kind = FaultForbidden
+		wait = backoff(30 * time.Second)
 	default:
 		f.Kind = FaultTrail
+		wait = backoff(30 * time.Second)
 	}
 	f.RetryAt = now.Add(wait)
 	w.status.Fault = &f
 	return wait
 }
 
-// describe is an error as one line without the client's "agentwrit: op:"
-// prefixes, cause first.
+// describe is an error as one line, cause first: a broker's answer as
+// "401 unauthorized: invalid credentials (request …)", a transport failure
+// as "broker unreachable at …: connection refused", anything else without
+// the client's "agentwrit: <op>:" prefixes.
 func describe(err error) string {
+	var api *agentwrit.APIError
+	var te *agentwrit.TransportError
+	switch {
+	case errors.As(err, &api):
+		return api.Error()
+	case errors.As(err, &te):
+		return te.Error()
+	}
 	s := strings.Join(strings.Fields(err.Error()), " ")
 	for {
 		rest, ok := strings.CutPrefix(s, "agentwrit: ")

@@ -3,8 +3,8 @@ package watch
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http/httptest"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -68,8 +68,10 @@ func TestWatcherFaultsAndResume(t *testing.T) {
 		wait time.Duration
 	}{
 		{&agentwrit.TransportError{Op: "GET /v1/health", URL: "http://127.0.0.1:1", Err: syscall.ECONNREFUSED}, FaultUnreachable, time.Second},
+		{&agentwrit.TransportError{Op: "GET /v1/health", URL: "http://127.0.0.1:1", Err: syscall.ECONNREFUSED}, FaultUnreachable, 2 * time.Second},
 		{&agentwrit.RateLimitError{APIError: &agentwrit.APIError{Status: 429, Code: agentwrit.CodeRateLimited, Detail: "rate limit exceeded, try again later", RetryAfter: 60 * time.Second}}, FaultRateLimited, 60 * time.Second},
-		{&agentwrit.AuthenticationError{APIError: &agentwrit.APIError{Status: 401, Code: agentwrit.CodeUnauthorized, Detail: "invalid credentials"}}, FaultAdminLogin, time.Second},
+		{&agentwrit.AuthenticationError{APIError: &agentwrit.APIError{Status: 401, Code: agentwrit.CodeUnauthorized, Detail: "invalid credentials"}}, FaultAdminLogin, 10 * time.Second},
+		{&agentwrit.TransportError{Op: "GET /v1/health", URL: "http://127.0.0.1:1", Err: syscall.ECONNREFUSED}, FaultUnreachable, 5 * time.Second}, // doubling, capped
 	}
 	start := clk.Now()
 	for _, f := range faults {
@@ -86,8 +88,8 @@ func TestWatcherFaultsAndResume(t *testing.T) {
 			t.Errorf("%s: a failed poll moved last poll or events: %+v", f.kind, u.Status)
 		}
 	}
-	if !strings.Contains(u.Status.Fault.Message, "invalid credentials") {
-		t.Errorf("message %q", u.Status.Fault.Message)
+	if m := u.Status.Fault.Message; m != "broker unreachable: connection refused" {
+		t.Errorf("message %q: want the cause, without the URL the header shows", m)
 	}
 
 	fb.fail = nil
@@ -99,6 +101,32 @@ func TestWatcherFaultsAndResume(t *testing.T) {
 	}
 	if len(u.Agents) == 0 || len(u.Changes) == 0 {
 		t.Errorf("after recovery: %d agents, %d changes", len(u.Agents), len(u.Changes))
+	}
+}
+
+// TestWatcherTrailRestart: an in-memory broker restarted has a new, shorter
+// trail; the watcher starts over on it and tells the view to forget the old
+// agents.
+func TestWatcherTrailRestart(t *testing.T) {
+	evs := loadTrail(t, realTrail)
+	fb := &flakyBroker{sliceSource: sliceSource{events: evs}}
+	clk := fakeclock.New(lastEventTime(t, evs))
+	w := New(Config{Broker: fb, Now: clk.Now})
+	ctx := context.Background()
+	if u, _ := w.Poll(ctx); u.Status.Events != len(evs) || u.Reset {
+		t.Fatalf("first poll: %+v", u.Status)
+	}
+	fb.events = evs[:7] // same genesis, new (shorter) trail
+	clk.Advance(time.Second)
+	u, _ := w.Poll(ctx)
+	if !u.Reset || u.Status.Fault != nil || u.Status.Events != 7 || u.Status.Agents != 1 || !u.Status.Restarted.Equal(clk.Now()) {
+		t.Fatalf("after restart: reset %v %+v", u.Reset, u.Status)
+	}
+	if u.Status.ChainBreak != nil || u.Status.Chain != "chain verified, 7 events" {
+		t.Errorf("chain %q", u.Status.Chain)
+	}
+	if u, _ = w.Poll(ctx); u.Reset {
+		t.Error("reset twice")
 	}
 }
 
@@ -191,8 +219,17 @@ func TestWatcherRunAndRevoke(t *testing.T) {
 }
 
 func TestDescribe(t *testing.T) {
-	err := errors.New("agentwrit: audit events: agentwrit: admin login: 401 unauthorized: invalid credentials")
-	if got := describe(err); got != "401 unauthorized: invalid credentials" {
-		t.Errorf("describe = %q", got)
+	api := &agentwrit.AuthenticationError{APIError: &agentwrit.APIError{Status: 401, Code: agentwrit.CodeUnauthorized, Detail: "invalid credentials"}}
+	for _, c := range []struct {
+		err  error
+		want string
+	}{
+		{fmt.Errorf("agentwrit: audit events: admin login: %w", api), "401 unauthorized: invalid credentials"},
+		{errors.New("agentwrit: audit events: agentwrit: decode: bad JSON"), "bad JSON"},
+		{errors.New("watch: the broker's trail has 3 events"), "the broker's trail has 3 events"},
+	} {
+		if got := describe(c.err); got != c.want {
+			t.Errorf("describe(%v) = %q, want %q", c.err, got, c.want)
+		}
 	}
 }

@@ -93,6 +93,10 @@ func watchJSON(ctx context.Context, updates <-chan watch.Update, stdout, stderr 
 			if !ok {
 				return nil
 			}
+			if u.Reset {
+				fmt.Fprintln(stderr, "tenantui: watch: the broker's audit trail restarted: following the new one")
+				chainReported = false
+			}
 			for _, c := range u.Changes {
 				if err := enc.Encode(c); err != nil {
 					return failErr("write: %s", oneLine(err.Error()))
