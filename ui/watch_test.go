@@ -187,7 +187,7 @@ func TestWatchRevokeAfterConfirmation(t *testing.T) {
 	m, _ = wpress(t, m, "up") // token level
 	m, _ = wpress(t, m, "enter")
 	if m.screen != watchConfirm || !strings.Contains(wplain(m), "Revoke at level token?") ||
-		!strings.Contains(wplain(m), "target a566c866f35de5e66ec349d5258a82bb") {
+		!strings.Contains(wplain(m), "│ a566c866f35de5e66ec349d5258a82bb") {
 		t.Fatalf("confirm:\n%s", wplain(m))
 	}
 	// Anything but y cancels, and nothing is sent.
@@ -228,8 +228,12 @@ func TestWatchFaultAndResume(t *testing.T) {
 	u.Status.Fault = &watch.Fault{Kind: watch.FaultRateLimited, Message: "429 rate_limited: rate limit exceeded, try again later",
 		Since: watchT0.Add(-2 * time.Second), RetryAt: watchT0.Add(58 * time.Second)}
 	m = wupdate(t, m, watchUpdateMsg{updates: []watch.Update{u}})
+	if wide := ansi.Strip(wupdate(t, m, tea.WindowSizeMsg{Width: 120, Height: 36}).View().Content); !strings.Contains(wide,
+		"⚠ RATE LIMITED 429 rate_limited: rate limit exceeded, try again later · retry in 0:58 · since 23:40:39") {
+		t.Errorf("fault line at 120 columns:\n%s", wide)
+	}
 	got := wplain(m)
-	if !strings.Contains(got, "⚠ RATE LIMITED since 23:40:39, retry in 0:58: 429 rate_limited") {
+	if !strings.Contains(got, "⚠ RATE LIMITED 429 rate_limited: rate limit exceeded, try again later · retry …") {
 		t.Fatalf("fault line:\n%s", got)
 	}
 	u.Status.Fault, u.Status.Healthy = nil, true

@@ -111,8 +111,8 @@ func (m WatchModel) noticeLine(now time.Time) string {
 		if d := f.RetryAt.Sub(now); d > 0 {
 			when = "retry in " + clock((d + time.Second - 1).Truncate(time.Second))
 		}
-		return " " + st.Error.Render("⚠ "+strings.ToUpper(f.Kind)) + st.Muted.Render(" since "+hms(f.Since)+", "+when+": ") +
-			st.Value.Render(f.Message)
+		return " " + st.Error.Render("⚠ "+strings.ToUpper(f.Kind)) + " " + st.Value.Render(f.Message) +
+			st.Muted.Render(" · "+when+" · since "+hms(f.Since))
 	case m.screen == watchFilter:
 		return " " + st.Key.Render("/") + " " + st.FormFocus.Render(m.filter+" ") + st.Muted.Render(fmt.Sprintf("  %d of %d agents", m.shown, len(m.agents)))
 	case !s.Restarted.IsZero() && now.Sub(s.Restarted) < 10*time.Second:
@@ -273,8 +273,8 @@ func (m WatchModel) menuBox() []string {
 	if m.screen == watchConfirm {
 		level := watchLevels[m.level]
 		lines = append(lines,
-			m.st.Warn.Render("Revoke at level "+level+"?")+" "+m.st.Muted.Render(watchReach[level]),
-			m.st.Label.Render("target ")+m.st.Value.Render(watch.RevokeTarget(a, level)),
+			m.st.Warn.Render("Revoke at level "+level+"?")+" "+m.st.Muted.Render(watchReach[level]+"; target:"),
+			m.st.Value.Render(watch.RevokeTarget(a, level)),
 			m.st.Key.Render("y")+m.st.Muted.Render(" revoke · any other key cancels"))
 		return box(m.st, "Revoke "+agentPath(a.ID), "", lines, m.w, len(lines)+2)
 	}
