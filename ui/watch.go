@@ -114,16 +114,16 @@ func (m WatchModel) now() time.Time { return m.opts.Now() }
 
 // Init waits for the first update and starts the 1 Hz countdown tick.
 func (m WatchModel) Init() tea.Cmd {
-	cmds := []tea.Cmd{waitForUpdates(m.opts.Updates), watchTick(m.gen)}
+	cmds := []tea.Cmd{waitForWatch(m.opts.Updates), watchTick(m.gen)}
 	if m.opts.QueryBackground {
 		cmds = append(cmds, tea.RequestBackgroundColor)
 	}
 	return tea.Batch(cmds...)
 }
 
-// waitForUpdates takes every update already waiting as one message, so a
+// waitForWatch takes every update already waiting as one message, so a
 // catch-up of many pages costs one redraw.
-func waitForUpdates(ch <-chan watch.Update) tea.Cmd {
+func waitForWatch(ch <-chan watch.Update) tea.Cmd {
 	if ch == nil {
 		return nil
 	}
@@ -199,7 +199,7 @@ func (m WatchModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			m.closed = true
 			return m, nil
 		}
-		return m, waitForUpdates(m.opts.Updates)
+		return m, waitForWatch(m.opts.Updates)
 	case watchTickMsg:
 		if msg.gen != m.gen {
 			return m, nil
@@ -210,7 +210,7 @@ func (m WatchModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		if msg.err != nil {
 			m.flash, m.flashOK = "revoke failed: "+oneLine(msg.err.Error()), false
 		} else {
-			m.flash, m.flashOK = fmt.Sprintf("revoke accepted: level %s, target %s (the row changes when the trail records it)", msg.level, shortTarget(msg.target)), true
+			m.flash, m.flashOK = fmt.Sprintf("revoke accepted: level %s, target %s (the row changes when the trail records it)", msg.level, watchTarget(msg.target)), true
 		}
 		return m, nil
 	}
@@ -371,7 +371,7 @@ func (m *WatchModel) rebuild() {
 	f := strings.ToLower(m.filter)
 	byTenant := map[string][]watch.Agent{}
 	for _, a := range m.agents {
-		if f != "" && !agentMatches(a, f, now) {
+		if f != "" && !watchMatches(a, f, now) {
 			continue
 		}
 		byTenant[a.Tenant] = append(byTenant[a.Tenant], a)
@@ -417,9 +417,9 @@ func (m *WatchModel) rebuild() {
 	m.scrollToSel()
 }
 
-// agentMatches: does the filter (lowercase) appear in the agent's tenant,
+// watchMatches: does the filter (lowercase) appear in the agent's tenant,
 // SPIFFE ID, task, orchestrator, scope, jti or state word?
-func agentMatches(a watch.Agent, f string, now time.Time) bool {
+func watchMatches(a watch.Agent, f string, now time.Time) bool {
 	for _, s := range []string{a.Tenant, a.ID, a.Task, a.Orch, strings.Join(a.Scope, " "), a.JTI, a.StateAt(now).String()} {
 		if strings.Contains(strings.ToLower(s), f) {
 			return true
@@ -428,10 +428,10 @@ func agentMatches(a watch.Agent, f string, now time.Time) bool {
 	return false
 }
 
-// shortTarget shortens a revocation target for a status line.
-func shortTarget(s string) string {
+// watchTarget shortens a revocation target for a status line.
+func watchTarget(s string) string {
 	if strings.HasPrefix(s, "spiffe://") {
-		p := agentPath(s)
+		p := watchAgentPath(s)
 		if i := strings.LastIndexByte(p, '/'); i >= 0 && len(p)-i > 7 {
 			p = p[:i+7] + "…"
 		}
@@ -445,7 +445,7 @@ func shortTarget(s string) string {
 
 // shortAgent drops "spiffe://<domain>/agent/" from a SPIFFE ID: what is left
 // is orch/task/instance.
-func agentPath(id string) string {
+func watchAgentPath(id string) string {
 	rest, ok := strings.CutPrefix(id, "spiffe://")
 	if !ok {
 		return id

@@ -95,8 +95,8 @@ func (m WatchModel) statusLine() string {
 	} else if s.Events == 0 {
 		chain = st.Muted.Render(s.Chain)
 	}
-	return " " + st.Strong.Render(groupDigits(s.Events)) + st.Muted.Render(" events · ") +
-		st.Strong.Render(groupDigits(s.Agents)) + st.Muted.Render(" agents · ") + chain +
+	return " " + st.Strong.Render(watchDigits(s.Events)) + st.Muted.Render(" events · ") +
+		st.Strong.Render(watchDigits(s.Agents)) + st.Muted.Render(" agents · ") + chain +
 		st.Muted.Render(" · polled ") + st.Value.Render(hms(s.LastPoll))
 }
 
@@ -126,7 +126,7 @@ func (m WatchModel) noticeLine(now time.Time) string {
 	case m.closed:
 		return " " + st.Muted.Render("watcher stopped")
 	case s.CatchingUp:
-		return " " + st.StageRunning.Render(fmt.Sprintf("catching up: %s of %s events read", groupDigits(s.Events), groupDigits(s.BrokerEvents)))
+		return " " + st.StageRunning.Render(fmt.Sprintf("catching up: %s of %s events read", watchDigits(s.Events), watchDigits(s.BrokerEvents)))
 	case m.filter != "":
 		return " " + st.Muted.Render(fmt.Sprintf("filter %q: %d of %d agents (/ to change, esc in the filter clears it)", m.filter, m.shown, len(m.agents)))
 	case s.LastPoll.IsZero():
@@ -191,7 +191,7 @@ func (m WatchModel) tableLines(now time.Time, h int) []string {
 			jti = jti[:8]
 		}
 		line := cursor + watchStateWord(m.st, a.StateAt(now)) + " " + pad(fmt.Sprintf("%7s", left), 7) + " " +
-			fit(agentCell(a, aw), aw) + " " + fit(scopeCell(a), sw) + " " +
+			fit(watchAgentCell(a, aw), aw) + " " + fit(watchScopeCell(a), sw) + " " +
 			pad(jti, 8) + " " + fmt.Sprintf("%3s %3s", ren, deleg)
 		if i == m.sel {
 			line = m.st.Selected.Render(ansi.Strip(line))
@@ -201,10 +201,10 @@ func (m WatchModel) tableLines(now time.Time, h int) []string {
 	return out
 }
 
-// agentCell is task/instance, the instance cut to fit (6 hex digits at
+// watchAgentCell is task/instance, the instance cut to fit (6 hex digits at
 // least, then the task is cut); the orchestrator is on the detail screen.
-func agentCell(a watch.Agent, w int) string {
-	p := agentPath(a.ID)
+func watchAgentCell(a watch.Agent, w int) string {
+	p := watchAgentPath(a.ID)
 	if a.Task == "" {
 		return truncMiddle(p, w)
 	}
@@ -215,9 +215,9 @@ func agentCell(a watch.Agent, w int) string {
 	return ansiTrunc(a.Task, w-1-ansi.StringWidth(inst)) + "/" + inst
 }
 
-// agentShort is task/instance with the instance cut to 6 hex digits.
-func agentShort(id string) string {
-	p := agentPath(id)
+// watchAgentShort is task/instance with the instance cut to 6 hex digits.
+func watchAgentShort(id string) string {
+	p := watchAgentPath(id)
 	parts := strings.Split(p, "/")
 	if len(parts) < 2 {
 		return p
@@ -229,9 +229,9 @@ func agentShort(id string) string {
 	return parts[len(parts)-2] + "/" + inst
 }
 
-// scopeCell is the scope without the identifier where it is the tenant,
+// watchScopeCell is the scope without the identifier where it is the tenant,
 // which the group heading already names: "read:analytics write:reports".
-func scopeCell(a watch.Agent) string {
+func watchScopeCell(a watch.Agent) string {
 	parts := make([]string, len(a.Scope))
 	for i, s := range a.Scope {
 		parts[i] = s
@@ -276,7 +276,7 @@ func (m WatchModel) menuBox() []string {
 			m.st.Warn.Render("Revoke at level "+level+"?")+" "+m.st.Muted.Render(watchReach[level]+"; target:"),
 			m.st.Value.Render(watch.RevokeTarget(a, level)),
 			m.st.Key.Render("y")+m.st.Muted.Render(" revoke · any other key cancels"))
-		return box(m.st, "Revoke "+agentPath(a.ID), "", lines, m.w, len(lines)+2)
+		return box(m.st, "Revoke "+watchAgentPath(a.ID), "", lines, m.w, len(lines)+2)
 	}
 	for i, l := range watchLevels {
 		t := watch.RevokeTarget(a, l)
@@ -284,13 +284,13 @@ func (m WatchModel) menuBox() []string {
 			t = "(none)"
 		}
 		label := fmt.Sprintf("%-6s", l)
-		line := "  " + label + " " + m.st.Muted.Render(watchReach[l]+" · "+shortTarget(t))
+		line := "  " + label + " " + m.st.Muted.Render(watchReach[l]+" · "+watchTarget(t))
 		if i == m.level {
-			line = m.st.Cursor.Render("▶ ") + m.st.MenuCurrent.Render(label) + " " + m.st.Value.Render(watchReach[l]+" · "+shortTarget(t))
+			line = m.st.Cursor.Render("▶ ") + m.st.MenuCurrent.Render(label) + " " + m.st.Value.Render(watchReach[l]+" · "+watchTarget(t))
 		}
 		lines = append(lines, ansiTrunc(line, inner))
 	}
-	return box(m.st, "Revoke "+agentPath(a.ID), "enter choose · esc back", lines, m.w, len(lines)+2)
+	return box(m.st, "Revoke "+watchAgentPath(a.ID), "enter choose · esc back", lines, m.w, len(lines)+2)
 }
 
 // detailLines is the agent's story, then its events with their hashes.
@@ -322,11 +322,11 @@ func (m WatchModel) detailLines(now time.Time, h int) []string {
 		kv("state", state),
 	}
 	for _, d := range a.Received {
-		info = append(info, kv("deleg in", "")+delegState(st, d)+st.Value.Render(fmt.Sprintf("from %s %v depth %d", agentShort(d.From), d.Scope, d.Depth)))
+		info = append(info, kv("deleg in", "")+watchDelegState(st, d)+st.Value.Render(fmt.Sprintf("from %s %v depth %d", watchAgentShort(d.From), d.Scope, d.Depth)))
 		info = append(info, kv("  chain", watchChain(d.Chain, a.ID)))
 	}
 	for _, d := range a.Given {
-		info = append(info, kv("deleg out", "")+delegState(st, d)+st.Value.Render(fmt.Sprintf("to %s %v depth %d", agentShort(d.To), d.Scope, d.Depth)))
+		info = append(info, kv("deleg out", "")+watchDelegState(st, d)+st.Value.Render(fmt.Sprintf("to %s %v depth %d", watchAgentShort(d.To), d.Scope, d.Depth)))
 	}
 	var evs []string
 	for _, e := range a.Events {
@@ -352,10 +352,10 @@ func (m WatchModel) detailLines(now time.Time, h int) []string {
 	for i := range body {
 		body[i] = ansiTrunc(body[i], inner)
 	}
-	return box(st, "Agent "+agentPath(a.ID), note, body[top:], m.w, h)
+	return box(st, "Agent "+watchAgentPath(a.ID), note, body[top:], m.w, h)
 }
 
-func delegState(st Styles, d watch.Delegation) string {
+func watchDelegState(st Styles, d watch.Delegation) string {
 	if d.Revoked != nil {
 		return st.StateRevoked.Render("REVOKED") + st.Muted.Render(" ("+d.Revoked.Level+") ")
 	}
@@ -366,17 +366,17 @@ func delegState(st Styles, d watch.Delegation) string {
 func watchChain(chain []string, to string) string {
 	parts := make([]string, 0, len(chain)+1)
 	for _, c := range chain {
-		parts = append(parts, agentShort(c))
+		parts = append(parts, watchAgentShort(c))
 	}
-	return strings.Join(append(parts, agentShort(to)), " → ")
+	return strings.Join(append(parts, watchAgentShort(to)), " → ")
 }
 
 func (m WatchModel) helpLine() string {
 	return " " + m.help.View(m.keys.forScreen(m.screen))
 }
 
-// groupDigits writes n with thousands separators: 10000 → "10,000".
-func groupDigits(n int) string {
+// watchDigits writes n with thousands separators: 10000 → "10,000".
+func watchDigits(n int) string {
 	s := fmt.Sprint(n)
 	if n < 0 {
 		return s
