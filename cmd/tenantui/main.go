@@ -5,6 +5,7 @@
 //	tenantui run [flags]      the headless run: the sample's transcript
 //	tenantui audit [flags]    print a broker's audit trail and verify its chain
 //	tenantui broker [flags]   a standalone AgentWrit-compatible broker
+//	tenantui watch [flags]    follow any broker's agents live (--json: changes as JSON lines)
 //
 // Exit codes: 0 success, 1 a check failed or the run failed, 2 usage or
 // configuration error (bad flags, bad catalog, unreachable broker, rejected
@@ -46,7 +47,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	cmd, rest := "console", args
 	if len(args) > 0 {
 		switch args[0] {
-		case "run", "audit", "broker", "console":
+		case "run", "audit", "broker", "console", "watch":
 			cmd, rest = args[0], args[1:]
 		case "help", "-h", "-help", "--help":
 			fmt.Fprint(stdout, topUsage)
@@ -61,6 +62,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdAudit(ctx, rest, stdout, stderr)
 	case "broker":
 		err = cmdBroker(ctx, rest, stdout, stderr)
+	case "watch":
+		err = cmdWatch(ctx, rest, stdout, stderr)
 	default:
 		err = cmdConsole(in, rest, stdout, stderr)
 	}
@@ -92,6 +95,7 @@ Usage:
   tenantui run [flags]      headless run: the sample's transcript (--json for events)
   tenantui audit [flags]    print a broker's audit trail and verify its hash chain
   tenantui broker [flags]   standalone AgentWrit-compatible broker
+  tenantui watch [flags]    follow any broker's agents live (--json: changes as JSON lines)
 
 Run "tenantui <command> -h" for a command's flags.
 `
