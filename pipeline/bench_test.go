@@ -63,3 +63,22 @@ func BenchmarkIsolationCheck(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkShutdown100 is the way out with 100 live agents: settle, release
+// every one (8 at a time), over loopback HTTP to the embedded broker.
+func BenchmarkShutdown100(b *testing.B) {
+	for b.Loop() {
+		b.StopTimer()
+		e := newEnv(b)
+		r := e.runner(b, manyTenants(100, 20))
+		for _, tr := range r.tenants {
+			if err := r.Step(ctx, tr.t.ID); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StartTimer()
+		if res := r.Shutdown(ctx); res.Released != 100 || !res.OK() {
+			b.Fatalf("shutdown: %+v", res)
+		}
+	}
+}
