@@ -123,22 +123,49 @@ type auditLog struct {
 	events []AuditEvent
 }
 
-// record appends e with the next id, the current time and the chained hash.
-func (s *Server) record(e AuditEvent) {
+// record appends e to the chain; writes, with a database, commit in the
+// same transaction as e. The error is the database's: without one there is
+// none. Callers that only report (failed logins, denials) may ignore it;
+// health then shows db_connected:false.
+func (s *Server) record(e AuditEvent, writes ...write) error {
+	return s.recordAll([]AuditEvent{e}, writes...)
+}
+
+// recordAll appends events with the next ids, the current time and chained
+// hashes. With a database, writes and the events' inserts are one
+// transaction, committed before the events join the chain in memory: a
+// change is never reported without its event, nor the reverse.
+func (s *Server) recordAll(events []AuditEvent, writes ...write) error {
 	s.audit.mu.Lock()
 	defer s.audit.mu.Unlock()
 	n := len(s.audit.events)
-	e.ID = fmt.Sprintf("evt-%06d", n+1)
-	e.at = s.now().UTC()
-	e.Timestamp = rfc3339Nano(e.at)
-	e.Detail = maskDetail(e.Detail)
-	e.PrevHash = GenesisHash
+	prev := GenesisHash
 	if n > 0 {
-		e.PrevHash = s.audit.events[n-1].Hash
+		prev = s.audit.events[n-1].Hash
 	}
-	e.Hash = e.computeHash()
-	s.audit.events = append(s.audit.events, e)
+	at := s.now().UTC()
+	for i := range events {
+		e := &events[i]
+		e.ID = eventID(n + i + 1)
+		e.at = at
+		e.Timestamp = rfc3339Nano(at)
+		e.Detail = maskDetail(e.Detail)
+		e.PrevHash = prev
+		e.Hash = e.computeHash()
+		prev = e.Hash
+	}
+	if s.db != nil {
+		if err := s.db.save(n+1, events, writes); err != nil {
+			s.dbFailed.Store(true)
+			return fmt.Errorf("broker: %w: %s: %v", errDB, s.db.path, err)
+		}
+	}
+	s.audit.events = append(s.audit.events, events...)
+	return nil
 }
+
+// eventID is the id of the n-th event (1-based): "evt-000001".
+func eventID(n int) string { return fmt.Sprintf("evt-%06d", n) }
 
 // AuditEvents returns a copy of every audit event, oldest first.
 func (s *Server) AuditEvents() []AuditEvent {

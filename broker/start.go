@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -17,7 +18,8 @@ const shutdownGrace = time.Second
 
 // Running is a Server listening on a TCP address, as returned by Start.
 type Running struct {
-	// URL is the base URL, e.g. "http://127.0.0.1:40123".
+	// URL is the base URL, e.g. "http://127.0.0.1:40123" ("https://" when
+	// the Server has Config.TLS).
 	URL string
 	// Addr is the listener's address, e.g. "127.0.0.1:40123".
 	Addr string
@@ -30,15 +32,20 @@ type Running struct {
 }
 
 // Start serves s on addr (e.g. "127.0.0.1:0") until ctx is cancelled or
-// Close is called. It returns once the listener is bound.
+// Close is called, over TLS when s has Config.TLS. It returns once the
+// listener is bound.
 func Start(ctx context.Context, s *Server, addr string) (*Running, error) {
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("broker: listen on %s: %w", addr, err)
 	}
+	scheme := "http"
+	if s.cfg.TLS != nil {
+		ln, scheme = tls.NewListener(ln, s.cfg.TLS), "https"
+	}
 	r := &Running{
-		URL:  "http://" + ln.Addr().String(),
+		URL:  scheme + "://" + ln.Addr().String(),
 		Addr: ln.Addr().String(),
 		srv: &http.Server{
 			Handler:           s.Handler(),

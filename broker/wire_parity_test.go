@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -361,11 +362,18 @@ func TestTokenIssuedDetailUnclampedTTL(t *testing.T) {
 
 // The benchmark registers agents end to end through the handler: a launch
 // token, a challenge and a registration per iteration.
-func BenchmarkRegister(b *testing.B) {
-	s, err := New(Config{AdminSecret: testSecret, DisableRateLimits: true})
+func BenchmarkRegister(b *testing.B) { benchRegister(b, "") }
+
+// BenchmarkRegisterDB is BenchmarkRegister with a database: each iteration
+// commits two transactions (launch token; agent, consumption and two events).
+func BenchmarkRegisterDB(b *testing.B) { benchRegister(b, filepath.Join(b.TempDir(), "broker.db")) }
+
+func benchRegister(b *testing.B, dbPath string) {
+	s, err := New(Config{AdminSecret: testSecret, DisableRateLimits: true, DBPath: dbPath})
 	if err != nil {
 		b.Fatal(err)
 	}
+	defer s.Close()
 	h := &harness{t: b, s: s, h: s.Handler()}
 	admin := h.adminToken()
 	priv := newKey(b)
