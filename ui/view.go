@@ -357,6 +357,9 @@ func headerLeft(st Styles, b BrokerInfo, room int) string {
 			s += st.Header.Render(" v" + strings.TrimPrefix(b.Version, "v"))
 		}
 		s += health
+		if b.AdminRejected {
+			s += st.Unhealthy.Render(" ✗ admin rejected")
+		}
 		if client && b.ClientID != "" {
 			s += sep
 			if labels {
@@ -373,7 +376,12 @@ func headerLeft(st Styles, b BrokerInfo, room int) string {
 			return s
 		}
 	}
-	return ansi.Truncate(build(false, false, false, 24), room, "…")
+	for _, urlW := range []int{24, 16} {
+		if s := build(false, false, false, urlW); ansi.StringWidth(s) <= room {
+			return s
+		}
+	}
+	return ansi.Truncate(build(false, false, false, 16), room, "…")
 }
 
 func (m Model) statusLine(w int) string {

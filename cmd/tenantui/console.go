@@ -40,7 +40,7 @@ func cmdConsole(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 		fmt.Fprintln(stderr, "tenantui: "+msg)
 	}
-	sess, err := connect(ctx, c.broker, notify)
+	sess, err := connect(ctx, c.broker, c.tls, notify)
 	if err != nil {
 		return err
 	}
@@ -115,7 +115,7 @@ func newConsole(ctx context.Context, c common, tenants []pipeline.Tenant, sess *
 		Control: r,
 		Tenants: tenants,
 		Broker: ui.BrokerInfo{URL: sess.URL, Mode: sess.Mode, Version: sess.Version, Healthy: sess.Healthy,
-			ClientID: shortID(sess.ClientID)},
+			ClientID: shortID(sess.ClientID), AdminRejected: sess.NoAdminWhy == adminRejected},
 		TTL: c.ttlDuration(),
 		Now: now,
 	}}, nil

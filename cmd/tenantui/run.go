@@ -25,7 +25,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	notify := func(msg string) { fmt.Fprintln(stderr, "tenantui: "+msg) }
-	sess, err := connect(ctx, c.broker, notify)
+	sess, err := connect(ctx, c.broker, c.tls, notify)
 	if err != nil {
 		return err
 	}
