@@ -90,9 +90,11 @@ type Server struct {
 	adminLimiter *limiter
 	appLimiter   *limiter
 
-	audit    auditLog
-	db       *store      // nil: in memory only
-	dbFailed atomic.Bool // a write to db failed; health says db_connected:false
+	audit     auditLog
+	db        *store      // nil: in memory only
+	dbFailed  atomic.Bool // a write to db failed; health says db_connected:false
+	closeOnce sync.Once
+	closeErr  error
 
 	mu       sync.RWMutex
 	apps     map[string]*app // by app_id
@@ -232,12 +234,14 @@ func (s *Server) openDB(path string) error {
 	return nil
 }
 
-// Close closes the database, if any. The Server must not be used after.
+// Close closes the database, if any; it is idempotent. The Server must not
+// serve requests after.
 func (s *Server) Close() error {
 	if s.db == nil {
 		return nil
 	}
-	return s.db.close()
+	s.closeOnce.Do(func() { s.closeErr = s.db.close() })
+	return s.closeErr
 }
 
 // Persistent reports whether the Server keeps its state in a database.
