@@ -6,10 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"strings"
-	"time"
 )
 
 // TLSFiles names the PEM files of a client's TLS setup. Every field is
@@ -92,10 +90,7 @@ func WithTLSConfig(c *tls.Config) Option {
 	if c == nil {
 		return func(*config) {}
 	}
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConnsPerHost = 16
-	t.TLSClientConfig = c.Clone()
-	hc := &http.Client{Transport: t, Timeout: 10 * time.Second}
+	hc := newHTTPClient(c)
 	return func(cfg *config) { cfg.httpClient = hc }
 }
 

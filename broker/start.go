@@ -42,7 +42,13 @@ func Start(ctx context.Context, s *Server, addr string) (*Running, error) {
 	}
 	scheme := "http"
 	if s.cfg.TLS != nil {
-		ln, scheme = tls.NewListener(ln, s.cfg.TLS), "https"
+		// HTTP/2 when the client offers it, as the real broker's
+		// ListenAndServeTLS does.
+		tc := s.cfg.TLS.Clone()
+		if len(tc.NextProtos) == 0 {
+			tc.NextProtos = []string{"h2", "http/1.1"}
+		}
+		ln, scheme = tls.NewListener(ln, tc), "https"
 	}
 	r := &Running{
 		URL:  scheme + "://" + ln.Addr().String(),
