@@ -21,7 +21,10 @@
 // revoked ones stay revoked and the chain continues without a new genesis.
 // Each state change and its audit events commit in one transaction before
 // the reply, so a crash leaves a consistent database whose chain verifies.
-// Reads never touch the database, and without one the writes cost nothing.
+// Concurrent changes share commits (group commit). After a failed write the
+// broker refuses every change (500) and health says db_connected:false
+// until it is restarted. Reads never touch the database, and without one
+// the writes cost nothing.
 // Challenge nonces (30 s) and rate-limit buckets stay in memory only.
 //
 // With Config.TLS, Start serves HTTPS (HTTP/2 when offered; with

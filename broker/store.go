@@ -17,9 +17,10 @@ import (
 // source of every read; the database is written, never read, after New
 // loads it, so the in-memory path costs nothing when there is none.
 //
-// Each state change and the audit events that report it are one
-// transaction (see Server.recordAll), so the chain never describes a change
-// the tables lack, nor the reverse, whenever the process dies.
+// Each state change and the audit events that report it are in one
+// transaction (see Server.recordAll, which also groups concurrent changes
+// into one commit), so the chain never describes a change the tables lack,
+// nor the reverse, whenever the process dies.
 const schema = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS apps (
@@ -73,7 +74,7 @@ func openStore(path string) (*store, error) {
 	if err != nil {
 		return nil, err
 	}
-	db.SetMaxOpenConns(1) // every write is serialised by the audit lock anyway
+	db.SetMaxOpenConns(1) // writes are serialised by the commit lock anyway
 	db.SetMaxIdleConns(1)
 	db.SetConnMaxLifetime(0)
 	db.SetConnMaxIdleTime(0)
@@ -301,6 +302,7 @@ func (st *store) loadAudit(s *Server) error {
 		prev = e.Hash
 		s.audit.events = append(s.audit.events, e)
 	}
+	s.audit.next, s.audit.last = len(s.audit.events), prev
 	return rows.Err()
 }
 

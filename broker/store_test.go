@@ -291,3 +291,27 @@ func TestCrashLeavesVerifiableChain(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestDBWriteFailure: once a commit fails, the change is refused (500), the
+// chain in memory does not run ahead of the database, later changes are
+// refused too, and health says db_connected:false.
+func TestDBWriteFailure(t *testing.T) {
+	h := newDBHarness(t, filepath.Join(t.TempDir(), "broker.db"), nil)
+	admin := h.adminToken()
+	before := h.s.AuditEvents()
+	h.s.db.db.Close() // the disk goes away
+	wantProblem(t, h.do("POST", "/v1/revoke", admin, map[string]string{"level": "agent", "target": "x"}), 500, "internal_error", "revocation failed")
+	wantProblem(t, h.do("POST", "/v1/admin/launch-tokens", admin, map[string]any{"agent_name": "a", "allowed_scope": []string{"read:data:x"}}),
+		500, "internal_error", "failed to create launch token")
+	if _, err := h.s.RegisterApp("late-app", []string{"read:data:*"}, 0); !errors.Is(err, errDB) {
+		t.Fatalf("RegisterApp after a failed write: %v", err)
+	}
+	if after := h.s.AuditEvents(); len(after) != len(before) {
+		t.Fatalf("%d events in memory after failed commits, want the %d committed", len(after), len(before))
+	}
+	var health healthResponse
+	h.do("GET", "/v1/health", "", nil).decode(t, &health)
+	if health.DBConnected {
+		t.Fatal("health: db_connected true after a failed write")
+	}
+}
