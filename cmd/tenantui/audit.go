@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -35,6 +36,9 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return usageErr("%v", err)
 	}
 	all, err := admin.AllAuditEvents(ctx, agentwrit.AuditQuery{})
+	if errors.As(err, new(*agentwrit.AuthenticationError)) {
+		return usageErr("broker %s rejected the admin secret (check AGENTWRIT_ADMIN_SECRET)", *url)
+	}
 	if err != nil {
 		return usageErr("%s", describeConnErr(*url, err))
 	}

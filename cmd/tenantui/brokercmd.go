@@ -122,19 +122,21 @@ func loadServerTLS(certFile, keyFile, clientCA string) (*serverTLS, error) {
 }
 
 // urlHost is the host clients should use for a broker bound to host: one
-// its certificate names, so that the printed URL verifies.
-func (st *serverTLS) urlHost(host string, loopback bool) string {
+// its certificate names, so that the printed URL verifies (ok=false when
+// there is none).
+func (st *serverTLS) urlHost(host string) (string, bool) {
 	ip := net.ParseIP(host)
 	unspecified := host == "" || ip != nil && ip.IsUnspecified()
+	local := unspecified || ip != nil && (ip.Equal(net.IPv4(127, 0, 0, 1)) || ip.Equal(net.IPv6loopback))
 	switch {
 	case !unspecified && st.leaf.VerifyHostname(host) == nil:
-		return host
-	case (loopback || unspecified) && st.leaf.VerifyHostname("localhost") == nil:
-		return "localhost"
+		return host, true
+	case local && st.leaf.VerifyHostname("localhost") == nil:
+		return "localhost", true
 	case unspecified && len(st.leaf.DNSNames) > 0:
-		return st.leaf.DNSNames[0]
+		return st.leaf.DNSNames[0], true
 	}
-	return host
+	return host, false
 }
 
 // caFile says which file clients should trust: "" when the system roots
@@ -208,15 +210,20 @@ func cmdBroker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 	url := running.URL
 	mode := "plain HTTP"
+	named := true
 	if st != nil {
 		host, port, _ := net.SplitHostPort(running.Addr)
-		url = "https://" + net.JoinHostPort(st.urlHost(host, loopback), port)
+		host, named = st.urlHost(host)
+		url = "https://" + net.JoinHostPort(host, port)
 		mode = "TLS"
 		if st.client != nil {
 			mode = "mTLS"
 		}
 	}
 	fmt.Fprintf(stdout, "# AgentWrit-compatible broker (tenantui) listening on %s (%s)\n", url, mode)
+	if !named {
+		fmt.Fprintf(stdout, "# warning: %s does not name this host: clients will refuse it\n", f.tlsCert)
+	}
 	if f.db != "" {
 		fmt.Fprintf(stdout, "# state in %s: %d audit events, chain verified\n", f.db, len(srv.AuditEvents()))
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -138,6 +139,9 @@ func describeConnErr(url string, err error) string {
 		return fmt.Sprintf("broker %s rejected the app credentials (check AGENTWRIT_CLIENT_ID and AGENTWRIT_CLIENT_SECRET)", url)
 	case errors.As(err, &rl):
 		return fmt.Sprintf("broker %s is rate-limiting app logins; try again in %s", url, rl.RetryAfter)
+	case errors.As(err, new(x509.HostnameError)):
+		return fmt.Sprintf("broker %s: the TLS certificate does not name this host (%s); use a host it names in AGENTWRIT_BROKER_URL",
+			url, tlsCause(err))
 	case errors.Is(err, agentwrit.ErrTLSUntrusted):
 		return fmt.Sprintf("broker %s: TLS certificate not trusted (%s); set AGENTWRIT_CA_CERT (or --ca-cert) to the CA certificate that signed it",
 			url, tlsCause(err))

@@ -351,3 +351,28 @@ func TestHTTPToHTTPSBroker(t *testing.T) {
 	code, _, errs := runCLI(t, append([]string{"run"}, dirs(t)...)...)
 	wantOneLine2(t, "http:// to HTTPS", code, errs, "serves HTTPS: use an https:// URL")
 }
+
+// TestTLSWrongHost: a certificate that does not name the URL's host says so.
+func TestTLSWrongHost(t *testing.T) {
+	clearEnv(t)
+	clearTLSEnv(t)
+	ca := testpki.NewCA(t, "ca")
+	srv := ca.Server("broker") // names 127.0.0.1, ::1 and localhost
+	out, _ := startBrokerCmd(t, "--addr", "127.0.0.2:0", "--tls-cert", srv.CertFile, "--tls-key", srv.KeyFile, "--sample-app")
+	if !strings.HasPrefix(out.env["AGENTWRIT_BROKER_URL"], "https://127.0.0.2:") || !out.said("does not name this host: clients will refuse it") {
+		t.Fatalf("export lines %v, comments %v", out.env, out.comments)
+	}
+	useExternal(t, out.env["AGENTWRIT_BROKER_URL"], out.env["AGENTWRIT_CLIENT_ID"], out.env["AGENTWRIT_CLIENT_SECRET"])
+	t.Setenv("AGENTWRIT_CA_CERT", ca.CertFile)
+	code, _, errs := runCLI(t, append([]string{"run"}, dirs(t)...)...)
+	wantOneLine2(t, "wrong host", code, errs, "does not name this host", "127.0.0.2")
+}
+
+// TestAuditWrongAdminSecret: `tenantui audit` names the admin secret.
+func TestAuditWrongAdminSecret(t *testing.T) {
+	url, creds := externalBroker(t, nil)
+	useExternal(t, url, creds.ClientID, creds.ClientSecret)
+	t.Setenv("AGENTWRIT_ADMIN_SECRET", "not-the-admin-secret")
+	code, _, errs := runCLI(t, "audit")
+	wantOneLine2(t, "audit", code, errs, "rejected the admin secret (check AGENTWRIT_ADMIN_SECRET)")
+}
