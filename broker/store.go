@@ -153,7 +153,8 @@ func (st *store) signingKey() (ed25519.PrivateKey, error) {
 }
 
 // load fills s's maps and audit log from the database and verifies the
-// audit chain end to end.
+// audit chain end to end. Delegations are a record only: a delegated token
+// carries its own chain, so nothing needs them back at start.
 func (st *store) load(s *Server) error {
 	if err := st.loadApps(s); err != nil {
 		return fmt.Errorf("apps: %w", err)
