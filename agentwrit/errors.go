@@ -214,6 +214,10 @@ func transportReason(err error) string {
 		return "no route to host"
 	case errors.As(err, &dnsErr):
 		return "cannot resolve host " + dnsErr.Name
+	case tlsClass(err) == ErrClientCertRequired:
+		return "the broker requires a client certificate (mTLS) and none was presented"
+	case tlsClass(err) == ErrClientCertRejected:
+		return "the broker rejected the client certificate: " + innermost(err)
 	case errors.As(err, &recErr), strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
 		return "TLS handshake failed (is the broker serving plain HTTP?)"
 	case errors.As(err, &certErr), errors.As(err, &unkAuth), errors.As(err, &hostErr):

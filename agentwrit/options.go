@@ -1,6 +1,7 @@
 package agentwrit
 
 import (
+	"crypto/tls"
 	"net/http"
 	"sync"
 	"time"
@@ -24,11 +25,23 @@ const DefaultUserAgent = "tenantui-agentwrit/1 (AgentWrit v2.0.0 client)"
 
 // defaultHTTPClient is shared by every client built without WithHTTPClient,
 // so that all sessions to a broker share one keep-alive connection pool.
-var defaultHTTPClient = sync.OnceValue(func() *http.Client {
+var defaultHTTPClient = sync.OnceValue(func() *http.Client { return newHTTPClient(nil) })
+
+// newHTTPClient is the default client, with tc for TLS when non-nil. It
+// speaks HTTP/1.1 only: over HTTP/2 a broker's TLS alert (a client
+// certificate required or refused) is lost behind "http2: client conn could
+// not be established", and a pool of keep-alive connections serves the
+// client's small requests as well.
+func newHTTPClient(tc *tls.Config) *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConnsPerHost = 16
+	t.ForceAttemptHTTP2 = false
+	t.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{} // non-nil and empty: no HTTP/2
+	if tc != nil {
+		t.TLSClientConfig = tc.Clone()
+	}
 	return &http.Client{Transport: t, Timeout: 10 * time.Second}
-})
+}
 
 func newConfig(opts []Option) *config {
 	cfg := &config{userAgent: DefaultUserAgent, now: time.Now, after: time.After}

@@ -131,9 +131,11 @@ func (s *Server) createApp(name string, scopes []string, ttl *int) (app, string,
 	s.appOrder = append(s.appOrder, a)
 	out := *a
 	s.mu.Unlock()
-	s.record(AuditEvent{EventType: evAppRegistered,
+	if err := s.record(AuditEvent{EventType: evAppRegistered,
 		Detail:  fmt.Sprintf("app=%s client_id=%s scopes=%s token_ttl=%d", name, a.clientID, bracket(out.scopes), tokenTTL),
-		Outcome: outcomeSuccess})
+		Outcome: outcomeSuccess}, s.wApp(a.id)); err != nil {
+		return app{}, "", err
+	}
 	return out, secret, nil
 }
 
@@ -172,7 +174,7 @@ func (s *Server) handleCreateApp(w http.ResponseWriter, r *http.Request, c *clai
 	case errors.Is(err, ErrAppInvalidTTL):
 		writeProblem(w, r, http.StatusBadRequest, codeInvalidTTL, err.Error())
 		return
-	case errors.Is(err, ErrAppDuplicate):
+	case errors.Is(err, ErrAppDuplicate), errors.Is(err, errDB):
 		writeProblem(w, r, http.StatusInternalServerError, codeInternal, "failed to register app")
 		return
 	case err != nil:
@@ -248,8 +250,12 @@ func (s *Server) handleUpdateApp(w http.ResponseWriter, r *http.Request, c *clai
 			notFound()
 			return
 		}
-		s.record(AuditEvent{EventType: evAppUpdated,
-			Detail: fmt.Sprintf("app_id=%s scopes=%s updated_by=%s", id, bracket(scopes), c.Sub), Outcome: outcomeSuccess})
+		if err := s.record(AuditEvent{EventType: evAppUpdated,
+			Detail: fmt.Sprintf("app_id=%s scopes=%s updated_by=%s", id, bracket(scopes), c.Sub), Outcome: outcomeSuccess},
+			s.wApp(id)); err != nil {
+			writeProblem(w, r, http.StatusInternalServerError, codeInternal, "failed to update app")
+			return
+		}
 	}
 	if req.TokenTTL != nil {
 		n := *req.TokenTTL
@@ -270,8 +276,12 @@ func (s *Server) handleUpdateApp(w http.ResponseWriter, r *http.Request, c *clai
 			notFound()
 			return
 		}
-		s.record(AuditEvent{EventType: evAppUpdated,
-			Detail: fmt.Sprintf("app_id=%s token_ttl=%d->%d updated_by=%s", id, old, n, c.Sub), Outcome: outcomeSuccess})
+		if err := s.record(AuditEvent{EventType: evAppUpdated,
+			Detail: fmt.Sprintf("app_id=%s token_ttl=%d->%d updated_by=%s", id, old, n, c.Sub), Outcome: outcomeSuccess},
+			s.wApp(id)); err != nil {
+			writeProblem(w, r, http.StatusInternalServerError, codeInternal, "failed to update app")
+			return
+		}
 	}
 	s.mu.RLock()
 	out := s.apps[id].json()
@@ -297,7 +307,66 @@ func (s *Server) handleDeleteApp(w http.ResponseWriter, r *http.Request, c *clai
 		writeProblem(w, r, http.StatusNotFound, codeNotFound, "app not found")
 		return
 	}
-	s.record(AuditEvent{EventType: evAppDeregistered,
-		Detail: fmt.Sprintf("app_id=%s name=%s deregistered_by=%s", id, name, c.Sub), Outcome: outcomeSuccess})
+	if err := s.record(AuditEvent{EventType: evAppDeregistered,
+		Detail: fmt.Sprintf("app_id=%s name=%s deregistered_by=%s", id, name, c.Sub), Outcome: outcomeSuccess},
+		s.wApp(id)); err != nil {
+		writeProblem(w, r, http.StatusInternalServerError, codeInternal, "failed to deregister app")
+		return
+	}
 	writeJSON(w, http.StatusOK, appJSON{AppID: id, Status: "inactive", DeregisteredAt: rfc3339(now)})
+}
+
+// App describes a registered app, without its secret (only a hash is kept).
+type App struct {
+	AppID    string
+	Name     string
+	ClientID string
+	Scopes   []string
+	Active   bool
+}
+
+// AppByName returns the app registered under name, active or not.
+func (s *Server) AppByName(name string) (App, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, a := range s.appOrder {
+		if a.name == name {
+			return App{AppID: a.id, Name: a.name, ClientID: a.clientID, Scopes: append([]string(nil), a.scopes...),
+				Active: a.status == "active"}, true
+		}
+	}
+	return App{}, false
+}
+
+// RotateSecret gives app id a new client secret, which it returns once;
+// the old secret stops working at once. It is recorded as app_updated.
+func (s *Server) RotateSecret(id string) (AppCredentials, error) {
+	secret := randHex(32)
+	s.mu.Lock()
+	a := s.apps[id]
+	if a == nil {
+		s.mu.Unlock()
+		return AppCredentials{}, fmt.Errorf("broker: rotate secret: app %s not found", id)
+	}
+	a.secretHash = sha256.Sum256([]byte(secret))
+	a.updatedAt = s.now()
+	creds := AppCredentials{AppID: a.id, ClientID: a.clientID, ClientSecret: secret}
+	s.mu.Unlock()
+	if err := s.record(AuditEvent{EventType: evAppUpdated,
+		Detail: fmt.Sprintf("app_id=%s client credentials rotated updated_by=operator", id), Outcome: outcomeSuccess},
+		s.wApp(id)); err != nil {
+		return AppCredentials{}, fmt.Errorf("broker: rotate secret: %w", err)
+	}
+	return creds, nil
+}
+
+// launchKey is the key of a launch token in memory and in the database: its
+// SHA-256, so the database never holds a usable launch token.
+func launchKey(tok string) [sha256.Size]byte {
+	// A stack buffer: []byte(tok) would allocate for tokens over 32 bytes.
+	var buf [128]byte
+	if len(tok) <= len(buf) {
+		return sha256.Sum256(buf[:copy(buf[:], tok)])
+	}
+	return sha256.Sum256([]byte(tok))
 }

@@ -120,25 +120,129 @@ func containsSensitive(lower string) bool {
 // auditLog is the global, append-only hash chain.
 type auditLog struct {
 	mu     sync.RWMutex
-	events []AuditEvent
+	events []AuditEvent // committed (with a database) and so visible
+
+	// With a database only: events get their ids and hashes when recorded
+	// but join events when their batch commits (see recordAll).
+	next    int    // events numbered so far
+	last    string // hash of the last numbered event
+	pending *batch // the batch new events join, nil when none is open
+	commit  sync.Mutex
 }
 
-// record appends e with the next id, the current time and the chained hash.
-func (s *Server) record(e AuditEvent) {
-	s.audit.mu.Lock()
-	defer s.audit.mu.Unlock()
-	n := len(s.audit.events)
-	e.ID = fmt.Sprintf("evt-%06d", n+1)
-	e.at = s.now().UTC()
-	e.Timestamp = rfc3339Nano(e.at)
-	e.Detail = maskDetail(e.Detail)
-	e.PrevHash = GenesisHash
-	if n > 0 {
-		e.PrevHash = s.audit.events[n-1].Hash
-	}
-	e.Hash = e.computeHash()
-	s.audit.events = append(s.audit.events, e)
+// batch is a group commit: the events and writes of several changes,
+// in chain order, committed in one transaction.
+type batch struct {
+	seq    int // position of the first event, 1-based
+	events []AuditEvent
+	writes []write
+	done   chan struct{}
+	err    error
 }
+
+// record appends e to the chain; writes, with a database, commit in the
+// same transaction as e. The error is the database's: without one there is
+// none. Callers that only report (failed logins, denials) may ignore it.
+func (s *Server) record(e AuditEvent, writes ...write) error {
+	return s.recordAll([]AuditEvent{e}, writes...)
+}
+
+// recordAll appends events with the next ids, the current time and chained
+// hashes.
+//
+// With a database, writes and the events' inserts commit in one
+// transaction before recordAll returns, and only then do the events join
+// the chain in memory: a change is never reported without its event, nor
+// the reverse, and the reply waits for both to be durable. Concurrent
+// callers share transactions (group commit): whoever takes the commit lock
+// commits every change waiting at that moment. After a failed commit every
+// later change fails too (the chain in memory must not run ahead of the
+// database) and health says db_connected:false until a restart.
+func (s *Server) recordAll(events []AuditEvent, writes ...write) error {
+	if s.db == nil {
+		s.audit.mu.Lock()
+		n := len(s.audit.events)
+		prev := GenesisHash
+		if n > 0 {
+			prev = s.audit.events[n-1].Hash
+		}
+		s.number(events, n, prev)
+		s.audit.events = append(s.audit.events, events...)
+		s.audit.mu.Unlock()
+		return nil
+	}
+
+	a := &s.audit
+	a.mu.Lock()
+	if s.dbFailed.Load() {
+		a.mu.Unlock()
+		return fmt.Errorf("broker: %w: %s: an earlier write failed", errDB, s.db.path)
+	}
+	a.last = s.number(events, a.next, a.last)
+	b := a.pending
+	if b == nil {
+		b = &batch{seq: a.next + 1, done: make(chan struct{})}
+		a.pending = b
+	}
+	a.next += len(events)
+	b.events = append(b.events, events...)
+	for _, w := range writes {
+		if w != nil {
+			b.writes = append(b.writes, w)
+		}
+	}
+	a.mu.Unlock()
+
+	a.commit.Lock()
+	defer a.commit.Unlock()
+	select {
+	case <-b.done: // an earlier holder of the lock committed it
+		return b.err
+	default:
+	}
+	a.mu.Lock()
+	a.pending = nil // b, the only open batch: later changes open the next
+	failed := s.dbFailed.Load()
+	a.mu.Unlock()
+	if failed {
+		b.err = fmt.Errorf("broker: %w: %s: an earlier write failed", errDB, s.db.path)
+	} else if err := s.db.save(b.seq, b.events, b.writes); err != nil {
+		b.err = fmt.Errorf("broker: %w: %s: %v", errDB, s.db.path, err)
+	}
+	a.mu.Lock()
+	if b.err == nil {
+		a.events = append(a.events, b.events...)
+	} else {
+		s.dbFailed.Store(true)
+		a.next, a.last = len(a.events), GenesisHash
+		if a.next > 0 {
+			a.last = a.events[a.next-1].Hash
+		}
+	}
+	a.mu.Unlock()
+	close(b.done)
+	return b.err
+}
+
+// number gives events the ids after the n-th, the current time and hashes
+// chained from prev; it returns the last hash.
+func (s *Server) number(events []AuditEvent, n int, prev string) string {
+	at := s.now().UTC()
+	for i := range events {
+		e := &events[i]
+		e.ID = eventID(n + i + 1)
+		e.at = at
+		e.Timestamp = rfc3339Nano(at)
+		e.Detail = maskDetail(e.Detail)
+		e.PrevHash = prev
+		e.Hash = e.computeHash()
+		prev = e.Hash
+	}
+	return prev
+}
+
+// eventID is the id of the n-th event (1-based): "evt-000001".
+func eventID(n int) string { return fmt.Sprintf("evt-%06d", n) }
 
 // AuditEvents returns a copy of every audit event, oldest first.
 func (s *Server) AuditEvents() []AuditEvent {

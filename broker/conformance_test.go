@@ -64,7 +64,7 @@ func TestSecurityHeadersAndRequestID(t *testing.T) {
 			if id := r.Header.Get("X-Request-ID"); !reHex16.MatchString(id) {
 				t.Errorf("generated X-Request-ID = %q, want 16 hex", id)
 			}
-			// ParityException: no TLS, so never HSTS (the real broker adds it under TLS).
+			// Without TLS, never HSTS, as the real broker in AA_TLS_MODE=none (see TestTLSStart).
 			if r.Header.Get("Strict-Transport-Security") != "" {
 				t.Error("HSTS without TLS")
 			}

@@ -51,7 +51,7 @@ func (f fuzzFixture) expand(body []byte) []byte {
 	pub, priv, _ := ed25519.GenerateKey(nil)
 	raw, _ := hex.DecodeString(n)
 	f.s.mu.Lock()
-	f.s.launch[lt] = &launchToken{agentName: "fuzz", allowedScope: []string{"read:data:*"}, maxTTL: 300, singleUse: true, expiresAt: now.Add(time.Minute)}
+	f.s.launch[launchKey(lt)] = &launchToken{agentName: "fuzz", allowedScope: []string{"read:data:*"}, maxTTL: 300, singleUse: true, expiresAt: now.Add(time.Minute)}
 	f.s.mu.Unlock()
 	return []byte(strings.NewReplacer(
 		"$LT", lt, "$NONCE", n,

@@ -215,15 +215,21 @@ func (s *Server) handleLaunchToken(w http.ResponseWriter, r *http.Request, c *cl
 	allowed := append([]string(nil), req.AllowedScope...)
 	tok := randHex(32)
 	expires := addSeconds(s.now(), ttl)
-	s.mu.Lock()
-	s.launch[tok] = &launchToken{agentName: req.AgentName, allowedScope: allowed, maxTTL: maxTTL, singleUse: singleUse,
+	lt := launchToken{agentName: req.AgentName, allowedScope: allowed, maxTTL: maxTTL, singleUse: singleUse,
 		expiresAt: expires, appID: appID, createdBy: c.Sub}
+	key := launchKey(tok)
+	s.mu.Lock()
+	s.launch[key] = &lt
 	s.mu.Unlock()
 	detail := fmt.Sprintf("launch token issued for agent=%s scope=%s max_ttl=%d created_by=%s", req.AgentName, bracket(allowed), maxTTL, c.Sub)
 	if appID != "" {
 		detail += " app_id=" + appID
 	}
-	s.record(AuditEvent{EventType: evLaunchTokenIssued, Detail: detail, Outcome: outcomeSuccess})
+	if err := s.record(AuditEvent{EventType: evLaunchTokenIssued, Detail: detail, Outcome: outcomeSuccess},
+		s.wLaunch(key, lt)); err != nil {
+		writeProblem(w, r, http.StatusInternalServerError, codeInternal, "failed to create launch token")
+		return
+	}
 	writeJSON(w, http.StatusCreated, launchTokenResponse{LaunchToken: tok, ExpiresAt: rfc3339(expires),
 		Policy: launchTokenPolicy{AllowedScope: allowed, MaxTTL: maxTTL}})
 }
@@ -256,8 +262,12 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request, c *claims,
 		return
 	}
 	s.revoke(req.Level, req.Target)
-	s.record(AuditEvent{EventType: evTokenRevoked, AgentID: req.Target,
-		Detail: "revoked at level=" + req.Level + " target=" + req.Target, Outcome: outcomeSuccess})
+	if err := s.record(AuditEvent{EventType: evTokenRevoked, AgentID: req.Target,
+		Detail: "revoked at level=" + req.Level + " target=" + req.Target, Outcome: outcomeSuccess},
+		s.wRevoke(req.Level, req.Target)); err != nil {
+		writeProblem(w, r, http.StatusInternalServerError, codeInternal, "revocation failed")
+		return
+	}
 	writeJSON(w, http.StatusOK, revokeResponse{Revoked: true, Level: req.Level, Target: req.Target, Count: 1})
 }
 

@@ -36,13 +36,14 @@ type healthResponse struct {
 	AuditEventsCount int    `json:"audit_events_count"`
 }
 
-// handleHealth serves GET /v1/health (§5). There is no database.
+// handleHealth serves GET /v1/health (§5): db_connected is true while a
+// database is configured and its writes succeed.
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, healthResponse{
 		Status:           "ok",
 		Version:          Version,
 		Uptime:           int64(s.now().Sub(s.started) / time.Second),
-		DBConnected:      false,
+		DBConnected:      s.db != nil && !s.dbFailed.Load(),
 		AuditEventsCount: s.auditCount(),
 	})
 }
@@ -125,8 +126,9 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 
 	// 2. Launch token.
 	now := s.now()
+	ltKey := launchKey(req.LaunchToken)
 	s.mu.RLock()
-	lt, found := s.launch[req.LaunchToken]
+	lt, found := s.launch[ltKey]
 	var ltv launchToken
 	if found {
 		ltv = *lt
@@ -202,20 +204,30 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 	ttl := s.clampTTL(ltv.maxTTL)
 	tok, c := s.mint(claims{Sub: agentID, Aud: s.audience(), Scope: reqScope, TaskID: req.TaskID, OrchID: req.OrchID}, ttl)
 
-	s.mu.Lock()
-	s.agents[agentID] = &agent{id: agentID, publicKey: ed25519.PublicKey(pk), scope: reqScope,
+	ag := agent{id: agentID, publicKey: ed25519.PublicKey(pk), scope: reqScope,
 		taskID: req.TaskID, orchID: req.OrchID, appID: ltv.appID}
+	s.mu.Lock()
+	s.agents[agentID] = &ag
 	s.mu.Unlock()
 
 	appSuffix := ""
 	if ltv.appID != "" {
 		appSuffix = " app_id=" + ltv.appID
 	}
-	s.record(AuditEvent{EventType: evAgentRegistered, AgentID: agentID, TaskID: req.TaskID, OrchID: req.OrchID,
-		Detail: "Agent registered with scope " + bracket(reqScope) + appSuffix, Outcome: outcomeSuccess})
-	s.record(AuditEvent{EventType: evTokenIssued, AgentID: agentID, TaskID: req.TaskID, OrchID: req.OrchID,
-		// Parity: the detail shows the launch token's max_ttl before clamping.
-		Detail: fmt.Sprintf("Token issued, jti=%s, ttl=%d%s", c.Jti, ltv.maxTTL, appSuffix), Outcome: outcomeSuccess})
+	var consume write
+	if ltv.singleUse {
+		consume = s.wConsume(ltKey)
+	}
+	if err := s.recordAll([]AuditEvent{
+		{EventType: evAgentRegistered, AgentID: agentID, TaskID: req.TaskID, OrchID: req.OrchID,
+			Detail: "Agent registered with scope " + bracket(reqScope) + appSuffix, Outcome: outcomeSuccess},
+		{EventType: evTokenIssued, AgentID: agentID, TaskID: req.TaskID, OrchID: req.OrchID,
+			// Parity: the detail shows the launch token's max_ttl before clamping.
+			Detail: fmt.Sprintf("Token issued, jti=%s, ttl=%d%s", c.Jti, ltv.maxTTL, appSuffix), Outcome: outcomeSuccess},
+	}, consume, s.wAgent(ag)); err != nil {
+		writeProblem(w, r, http.StatusInternalServerError, codeInternal, "registration failed")
+		return
+	}
 	writeJSON(w, http.StatusOK, registerResponse{AgentID: agentID, AccessToken: tok, ExpiresIn: ttl})
 }
 
@@ -273,16 +285,23 @@ func (s *Server) handleRenew(w http.ResponseWriter, r *http.Request, c *claims, 
 	ttl := s.clampTTL(int(c.Exp - c.Iat))
 	tok, nc := s.mint(claims{Sub: c.Sub, Aud: c.Aud, Sid: c.Sid, Scope: c.Scope, TaskID: c.TaskID, OrchID: c.OrchID,
 		DelegationChain: c.DelegationChain, ChainHash: c.ChainHash}, ttl)
-	s.record(AuditEvent{EventType: evTokenRenewed, AgentID: c.Sub, TaskID: c.TaskID, OrchID: c.OrchID,
-		Detail: "token renewed for agent=" + c.Sub + " new_jti=" + nc.Jti, Outcome: outcomeSuccess})
+	if err := s.record(AuditEvent{EventType: evTokenRenewed, AgentID: c.Sub, TaskID: c.TaskID, OrchID: c.OrchID,
+		Detail: "token renewed for agent=" + c.Sub + " new_jti=" + nc.Jti, Outcome: outcomeSuccess},
+		s.wRevoke(levelToken, c.Jti)); err != nil {
+		writeProblem(w, r, http.StatusInternalServerError, codeInternal, "token renewal failed")
+		return
+	}
 	writeJSON(w, http.StatusOK, tokenResponse{AccessToken: tok, ExpiresIn: ttl})
 }
 
 // handleRelease serves POST /v1/token/release: 204, no body, own jti revoked.
 func (s *Server) handleRelease(w http.ResponseWriter, r *http.Request, c *claims, _ string) {
 	s.revoke(levelToken, c.Jti)
-	s.record(AuditEvent{EventType: evTokenReleased, AgentID: c.Sub, TaskID: c.TaskID, OrchID: c.OrchID,
-		Detail: "token released | jti=" + c.Jti, Outcome: outcomeSuccess})
+	if err := s.record(AuditEvent{EventType: evTokenReleased, AgentID: c.Sub, TaskID: c.TaskID, OrchID: c.OrchID,
+		Detail: "token released | jti=" + c.Jti, Outcome: outcomeSuccess}, s.wRevoke(levelToken, c.Jti)); err != nil {
+		writeProblem(w, r, http.StatusInternalServerError, codeInternal, "token release failed")
+		return
+	}
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -339,9 +358,13 @@ func (s *Server) handleDelegate(w http.ResponseWriter, r *http.Request, c *claim
 	ttl = s.clampTTL(ttl)
 	tok, _ := s.mint(claims{Sub: req.DelegateTo, Aud: c.Aud, Scope: req.Scope, TaskID: c.TaskID, OrchID: c.OrchID,
 		DelegationChain: chain, ChainHash: hash}, ttl)
-	s.record(AuditEvent{EventType: evDelegationCreated, AgentID: req.DelegateTo, TaskID: c.TaskID, OrchID: c.OrchID,
+	if err := s.record(AuditEvent{EventType: evDelegationCreated, AgentID: req.DelegateTo, TaskID: c.TaskID, OrchID: c.OrchID,
 		Detail:     fmt.Sprintf("delegation from %s to %s scope=%s depth=%d", c.Sub, req.DelegateTo, bracket(req.Scope), len(chain)),
 		Outcome:    outcomeSuccess,
-		DelegDepth: len(chain), DelegChainHash: hash})
+		DelegDepth: len(chain), DelegChainHash: hash},
+		s.wDelegation(c.Sub, req.DelegateTo, req.Scope, len(chain), hash, at)); err != nil {
+		writeProblem(w, r, http.StatusInternalServerError, codeInternal, "delegation failed")
+		return
+	}
 	writeJSON(w, http.StatusOK, delegateResponse{AccessToken: tok, ExpiresIn: ttl, DelegationChain: chain})
 }

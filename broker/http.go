@@ -68,7 +68,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /v1/app/auth", s.handleAppAuth)
 
 	var h http.Handler = mux
-	h = securityHeaders(h)
+	h = securityHeaders(h, s.cfg.TLS != nil)
 	h = limitBody(h)
 	h = withRequestID(h)
 	return h
@@ -106,14 +106,20 @@ func limitBody(next http.Handler) http.Handler {
 	})
 }
 
-// securityHeaders sets the headers every ordinary reply carries (§4). HSTS is
-// omitted: the embedded broker never serves TLS.
-func securityHeaders(next http.Handler) http.Handler {
+// hstsValue is the real broker's Strict-Transport-Security in TLS modes.
+const hstsValue = "max-age=63072000; includeSubDomains"
+
+// securityHeaders sets the headers every ordinary reply carries (§4), and
+// HSTS when the broker serves TLS, as the real one does in tls and mtls modes.
+func securityHeaders(next http.Handler, hsts bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("Cache-Control", "no-store")
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("X-Frame-Options", "DENY")
+		if hsts {
+			h.Set("Strict-Transport-Security", hstsValue)
+		}
 		next.ServeHTTP(w, r)
 	})
 }

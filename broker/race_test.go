@@ -3,6 +3,8 @@ package broker
 import (
 	"encoding/json"
 	"fmt"
+	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -11,8 +13,28 @@ import (
 // TestConcurrentRegistrations exercises the shared state from many
 // goroutines at once; run it with -race. Helpers that call t.Fatal are kept
 // out of the goroutines.
-func TestConcurrentRegistrations(t *testing.T) {
-	h := newHarness(t, noLimits)
+func TestConcurrentRegistrations(t *testing.T) { concurrentRegistrations(t) }
+
+// TestConcurrentRegistrationsDB is the same with a database, where
+// concurrent changes share commits: reopened, the database holds exactly
+// the chain the broker served.
+func TestConcurrentRegistrationsDB(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "broker.db")
+	h := concurrentRegistrations(t, func(c *Config) { c.DBPath = path })
+	served := h.s.AuditEvents()
+	h.s.Close()
+	s, err := New(Config{DBPath: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if !slices.Equal(s.AuditEvents(), served) {
+		t.Fatalf("reopened database: %d events, served %d, or they differ", len(s.AuditEvents()), len(served))
+	}
+}
+
+func concurrentRegistrations(t *testing.T, mods ...func(*Config)) *harness {
+	h := newHarness(t, append([]func(*Config){noLimits}, mods...)...)
 	admin := h.adminToken()
 	const agents, apps = 32, 8
 	ids := make([]string, agents)
@@ -82,4 +104,5 @@ func TestConcurrentRegistrations(t *testing.T) {
 	if list.Total != apps+1 {
 		t.Fatalf("%d apps", list.Total)
 	}
+	return h
 }

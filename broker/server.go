@@ -4,12 +4,14 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -71,6 +73,15 @@ type Config struct {
 	// Now is the clock used for every expiry, nonce, launch-token, rate-limit
 	// and timestamp decision; default time.Now.
 	Now func() time.Time
+	// TLS, when set, makes Start serve HTTPS with it (with ClientAuth set,
+	// mutual TLS) and every reply carry Strict-Transport-Security, as the
+	// real broker does with AA_TLS_MODE=tls or mtls.
+	TLS *tls.Config
+	// DBPath, when set, keeps apps, the signing key, launch tokens, agents,
+	// revocations, delegations and the audit chain in a SQLite database at
+	// this path, so that they survive a restart; New loads and verifies it.
+	// Empty: everything lives in memory. Call Close when done.
+	DBPath string
 }
 
 // Server is an in-memory AgentWrit v2.0.0 broker. It is safe for concurrent use.
@@ -87,16 +98,20 @@ type Server struct {
 	adminLimiter *limiter
 	appLimiter   *limiter
 
-	audit  auditLog
-	nonces *nonceStore // own lock
+	audit     auditLog
+	nonces    *nonceStore // own lock
+	db        *store      // nil: in memory only
+	dbFailed  atomic.Bool // a write to db failed; health says db_connected:false
+	closeOnce sync.Once
+	closeErr  error
 
 	mu       sync.RWMutex
 	apps     map[string]*app // by app_id
 	appOrder []*app          // creation order
 	byClient map[string]*app // by client_id
 	appNames map[string]bool
-	launch   map[string]*launchToken
-	agents   map[string]*agent // by SPIFFE ID
+	launch   map[[sha256.Size]byte]*launchToken // by SHA-256 of the token
+	agents   map[string]*agent                  // by SPIFFE ID
 	revoked  map[string]map[string]struct{}
 }
 
@@ -151,7 +166,10 @@ type agent struct {
 	appID     string
 }
 
-// New returns a Server with a freshly generated Ed25519 signing key.
+// New returns a Server. Without Config.DBPath it has a freshly generated
+// Ed25519 signing key and empty state; with it, it uses the database's key
+// and state (creating both on first use), after checking that the stored
+// audit chain verifies end to end.
 func New(cfg Config) (*Server, error) {
 	if cfg.TrustDomain == "" {
 		cfg.TrustDomain = defaultTrustDomain
@@ -172,33 +190,68 @@ func New(cfg Config) (*Server, error) {
 	case maxTTL < 0:
 		maxTTL = 0
 	}
-	pub, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		return nil, fmt.Errorf("broker: generate signing key: %w", err)
-	}
 	s := &Server{
 		cfg:          cfg,
 		maxTTL:       maxTTL,
-		priv:         priv,
-		pub:          pub,
-		kid:          thumbprint(pub),
 		started:      cfg.Now(),
 		adminLimiter: newLimiter(rate.Limit(5), 10),
 		appLimiter:   newLimiter(rate.Every(6*time.Second), 3),
 		apps:         map[string]*app{},
 		byClient:     map[string]*app{},
 		appNames:     map[string]bool{},
-		launch:       map[string]*launchToken{},
+		launch:       map[[sha256.Size]byte]*launchToken{},
 		nonces:       newNonceStore(nonceTTL*time.Second, cfg.MaxLiveNonces),
 		agents:       map[string]*agent{},
 		revoked: map[string]map[string]struct{}{
 			levelToken: {}, levelAgent: {}, levelTask: {}, levelChain: {},
 		},
 	}
+	if cfg.DBPath == "" {
+		_, priv, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			return nil, fmt.Errorf("broker: generate signing key: %w", err)
+		}
+		s.priv = priv
+	} else if err := s.openDB(cfg.DBPath); err != nil {
+		return nil, err
+	}
+	s.pub = s.priv.Public().(ed25519.PublicKey)
+	s.kid = thumbprint(s.pub)
 	s.hdrSeg = base64.RawURLEncoding.EncodeToString(mustJSON(jwtHeader{Alg: "EdDSA", Typ: "JWT", Kid: s.kid}))
 	s.handler = s.routes()
 	return s, nil
 }
+
+// openDB opens the database at path and loads the signing key and state.
+func (s *Server) openDB(path string) error {
+	st, err := openStore(path)
+	if err != nil {
+		return fmt.Errorf("broker: database %s: %w", path, err)
+	}
+	priv, err := st.signingKey()
+	if err == nil {
+		err = st.load(s)
+	}
+	if err != nil {
+		st.close()
+		return fmt.Errorf("broker: database %s: %w", path, err)
+	}
+	s.priv, s.db = priv, st
+	return nil
+}
+
+// Close closes the database, if any; it is idempotent. The Server must not
+// serve requests after.
+func (s *Server) Close() error {
+	if s.db == nil {
+		return nil
+	}
+	s.closeOnce.Do(func() { s.closeErr = s.db.close() })
+	return s.closeErr
+}
+
+// Persistent reports whether the Server keeps its state in a database.
+func (s *Server) Persistent() bool { return s.db != nil }
 
 // Handler returns the broker's HTTP handler, middleware included.
 func (s *Server) Handler() http.Handler { return s.handler }

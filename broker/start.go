@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -29,7 +30,8 @@ var brokerTimeouts = serverTimeouts{readHeader: 5 * time.Second, read: 15 * time
 
 // Running is a Server listening on a TCP address, as returned by Start.
 type Running struct {
-	// URL is the base URL, e.g. "http://127.0.0.1:40123".
+	// URL is the base URL, e.g. "http://127.0.0.1:40123" ("https://" when
+	// the Server has Config.TLS).
 	URL string
 	// Addr is the listener's address, e.g. "127.0.0.1:40123".
 	Addr string
@@ -42,8 +44,8 @@ type Running struct {
 }
 
 // Start serves s on addr (e.g. "127.0.0.1:0") until ctx is cancelled or
-// Close is called. It returns once the listener is bound. The http.Server
-// has the real broker's timeouts.
+// Close is called, over TLS when s has Config.TLS. It returns once the
+// listener is bound. The http.Server has the real broker's timeouts.
 func Start(ctx context.Context, s *Server, addr string) (*Running, error) {
 	return start(ctx, s, addr, brokerTimeouts)
 }
@@ -55,8 +57,18 @@ func start(ctx context.Context, s *Server, addr string, to serverTimeouts) (*Run
 	if err != nil {
 		return nil, fmt.Errorf("broker: listen on %s: %w", addr, err)
 	}
+	scheme := "http"
+	if s.cfg.TLS != nil {
+		// HTTP/2 when the client offers it, as the real broker's
+		// ListenAndServeTLS does.
+		tc := s.cfg.TLS.Clone()
+		if len(tc.NextProtos) == 0 {
+			tc.NextProtos = []string{"h2", "http/1.1"}
+		}
+		ln, scheme = tls.NewListener(ln, tc), "https"
+	}
 	r := &Running{
-		URL:  "http://" + ln.Addr().String(),
+		URL:  scheme + "://" + ln.Addr().String(),
 		Addr: ln.Addr().String(),
 		srv: &http.Server{
 			Handler:           s.Handler(),

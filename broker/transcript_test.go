@@ -3,6 +3,7 @@ package broker
 import (
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
@@ -114,15 +115,36 @@ func substAll(v any, subst func(string) string) any {
 // v2.0.0 broker: error replies must match exactly (request_id aside), success
 // replies in status, headers, key sets, JSON kinds and deterministic values.
 //
-// ParityException (in-memory): health reports db_connected:false where the
-// recording has true, and uptime/audit counts differ; only their shape is compared.
-func TestTranscriptReplay(t *testing.T) {
+// Health's db_connected (false in memory), uptime and audit counts differ
+// from the recording's; only their shape is compared.
+func TestTranscriptReplay(t *testing.T) { replayTranscript(t) }
+
+// TestTranscriptReplayDB replays the transcript against a broker with a
+// database: every state change goes through its transactions.
+func TestTranscriptReplayDB(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "broker.db")
+	s := replayTranscript(t, func(c *Config) { c.DBPath = path })
+	events := s.AuditEvents()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	again, err := New(Config{DBPath: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	if got := again.AuditEvents(); len(got) != len(events) || len(events) == 0 || got[len(got)-1] != events[len(events)-1] {
+		t.Fatalf("reopened: %d events, want the %d recorded", len(got), len(events))
+	}
+}
+
+func replayTranscript(t *testing.T, mods ...func(*Config)) *Server {
 	exchanges := conformance.Transcript(t)
 	if len(exchanges) != 56 {
 		t.Fatalf("%d exchanges, want 56", len(exchanges))
 	}
 
-	h := newHarness(t) // rate limits on: the recording ends with a 429 burst
+	h := newHarness(t, mods...) // rate limits on: the recording ends with a 429 burst
 	sample := h.newApp("sample-apps", "read:analytics:*", "write:reports:*", "read:data:*")
 	mapping := map[string]string{"app-sample-apps-66def7": sample.AppID, "sa-a0f2d0bc8909": sample.ClientID}
 	subst := func(s string) string {
@@ -319,4 +341,5 @@ func TestTranscriptReplay(t *testing.T) {
 			}
 		})
 	}
+	return h.s
 }

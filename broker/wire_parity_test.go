@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -361,11 +362,57 @@ func TestTokenIssuedDetailUnclampedTTL(t *testing.T) {
 
 // The benchmark registers agents end to end through the handler: a launch
 // token, a challenge and a registration per iteration.
-func BenchmarkRegister(b *testing.B) {
-	s, err := New(Config{AdminSecret: testSecret, DisableRateLimits: true})
+func BenchmarkRegister(b *testing.B) { benchRegister(b, "") }
+
+// BenchmarkRegisterDB is BenchmarkRegister with a database: each iteration
+// commits two transactions (launch token; agent, consumption and two events).
+func BenchmarkRegisterDB(b *testing.B) { benchRegister(b, filepath.Join(b.TempDir(), "broker.db")) }
+
+// BenchmarkRegisterParallel and BenchmarkRegisterDBParallel register from
+// 8 goroutines per CPU: with a database, concurrent changes share commits.
+func BenchmarkRegisterParallel(b *testing.B) { benchRegisterParallel(b, "") }
+
+func BenchmarkRegisterDBParallel(b *testing.B) {
+	benchRegisterParallel(b, filepath.Join(b.TempDir(), "broker.db"))
+}
+
+func benchRegisterParallel(b *testing.B, dbPath string) {
+	s, err := New(Config{AdminSecret: testSecret, DisableRateLimits: true, DBPath: dbPath})
 	if err != nil {
 		b.Fatal(err)
 	}
+	defer s.Close()
+	h := &harness{t: b, s: s, h: s.Handler()}
+	admin := h.adminToken()
+	ltBody := `{"agent_name":"bench","allowed_scope":["read:data:*"],"max_ttl":300}`
+	b.ReportAllocs()
+	b.SetParallelism(8)
+	b.RunParallel(func(pb *testing.PB) {
+		priv := newKey(b)
+		for pb.Next() {
+			r := h.do("POST", "/v1/admin/launch-tokens", admin, ltBody)
+			var lt launchTokenResponse
+			if r.Code != http.StatusCreated || json.Unmarshal(r.Body, &lt) != nil {
+				b.Errorf("launch token: %d %s", r.Code, r.Body)
+				return
+			}
+			var ch challengeResponse
+			_ = json.Unmarshal(h.do("GET", "/v1/challenge", "", nil).Body, &ch)
+			body := registerBody(b, lt.LaunchToken, ch.Nonce, priv, "bench-orch", "bench-task", []string{"read:data:x"})
+			if r := h.do("POST", "/v1/register", "", body); r.Code != http.StatusOK {
+				b.Errorf("register: %d %s", r.Code, r.Body)
+				return
+			}
+		}
+	})
+}
+
+func benchRegister(b *testing.B, dbPath string) {
+	s, err := New(Config{AdminSecret: testSecret, DisableRateLimits: true, DBPath: dbPath})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
 	h := &harness{t: b, s: s, h: s.Handler()}
 	admin := h.adminToken()
 	priv := newKey(b)

@@ -55,6 +55,10 @@ func (r revokeMenu) lines(st Styles, s *pipeline.TenantState, admin adminState, 
 	return out
 }
 
+// adminRejectedText is the status when the broker refused the admin secret
+// at start (BrokerInfo.AdminRejected).
+const adminRejectedText = "admin secret rejected: revoke and audit disabled"
+
 // adminState is Controller.AdminAvailable, asked once at start.
 type adminState struct {
 	known, ok bool

@@ -68,6 +68,9 @@ type BrokerInfo struct {
 	Version  string
 	Healthy  bool
 	ClientID string // the app's client ID, already shortened
+	// AdminRejected: the broker refused the admin secret at start, so
+	// revoke and audit are off; the header and the first status say so.
+	AdminRejected bool
 }
 
 // Options is everything the console takes from outside.
@@ -213,6 +216,9 @@ func New(opts Options) Model {
 		gen:     1,
 		cache:   &viewCache{},
 		status:  "ready: ↑/↓ picks a tenant, enter runs its next stage",
+	}
+	if opts.Broker.AdminRejected {
+		m.setStatus(adminRejectedText, true)
 	}
 	m.touchAll()
 	return m

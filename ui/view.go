@@ -360,6 +360,9 @@ func headerLeft(st Styles, b BrokerInfo, healthText string, healthy bool, room i
 			s += st.Header.Render(" v" + strings.TrimPrefix(b.Version, "v"))
 		}
 		s += health
+		if b.AdminRejected {
+			s += st.Unhealthy.Render(" ✗ admin rejected")
+		}
 		if client && b.ClientID != "" {
 			s += sep
 			if labels {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -17,18 +18,27 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	agent := fs.String("agent", "", "only events of this agent (SPIFFE ID)")
 	task := fs.String("task", "", "only events of this task id")
 	typ := fs.String("type", "", "only events of this type, e.g. token_released")
+	var tf tlsFlags
+	tf.register(fs)
 	if err := parse(fs, args, stderr); err != nil {
+		return err
+	}
+	tlsOpt, err := tf.option()
+	if err != nil {
 		return err
 	}
 	secret := os.Getenv("AGENTWRIT_ADMIN_SECRET")
 	if *url == "" || secret == "" {
 		return usageErr("audit needs a broker: set AGENTWRIT_BROKER_URL (or --broker) and AGENTWRIT_ADMIN_SECRET")
 	}
-	admin, err := agentwrit.NewAdmin(*url, secret, agentwrit.WithNotify(func(m string) { fmt.Fprintln(stderr, "tenantui: "+m) }))
+	admin, err := agentwrit.NewAdmin(*url, secret, agentwrit.WithNotify(func(m string) { fmt.Fprintln(stderr, "tenantui: "+m) }), tlsOpt)
 	if err != nil {
 		return usageErr("%v", err)
 	}
 	all, err := admin.AllAuditEvents(ctx, agentwrit.AuditQuery{})
+	if errors.As(err, new(*agentwrit.AuthenticationError)) {
+		return usageErr("broker %s rejected the admin secret (check AGENTWRIT_ADMIN_SECRET)", *url)
+	}
 	if err != nil {
 		return usageErr("%s", describeConnErr(*url, err))
 	}

@@ -38,7 +38,7 @@ func standaloneBroker(t *testing.T, args ...string) string {
 	url := ""
 	for sc.Scan() {
 		if u, ok := strings.CutPrefix(sc.Text(), "# AgentWrit-compatible broker (tenantui) listening on "); ok {
-			url = u
+			url, _, _ = strings.Cut(u, " ") // "http://127.0.0.1:PORT (mode)"
 		}
 		if strings.HasPrefix(sc.Text(), "# Ctrl+C") {
 			break

@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/tenantui/tenantui/agentwrit"
@@ -46,13 +48,21 @@ func shortID(id string) string {
 // connect picks the broker: --broker or AGENTWRIT_BROKER_URL with the app
 // credentials from the environment, as the sample does; otherwise an embedded
 // broker on 127.0.0.1 with an app registered in-process. The same client
-// code serves both. notify receives progress messages (rate limiting).
-func connect(ctx context.Context, brokerFlag string, notify func(string)) (*session, error) {
+// code serves both; tf are the TLS files for an external broker. notify
+// receives progress messages (rate limiting).
+func connect(ctx context.Context, brokerFlag string, tf tlsFlags, notify func(string)) (*session, error) {
 	url := brokerFlag
 	if url == "" {
 		url = os.Getenv("AGENTWRIT_BROKER_URL")
 	}
 	opts := []agentwrit.Option{agentwrit.WithNotify(notify), agentwrit.WithUserAgent("tenantui")}
+	if url != "" {
+		tlsOpt, err := tf.option()
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, tlsOpt)
+	}
 	var s *session
 	if url == "" {
 		var err error
@@ -91,7 +101,33 @@ func connect(ctx context.Context, brokerFlag string, notify func(string)) (*sess
 		s.Close()
 		return nil, usageErr("%s", describeConnErr(s.URL, err))
 	}
+	if s.Admin != nil && s.Mode == "external" {
+		checkAdmin(actx, s, notify)
+	}
 	return s, nil
+}
+
+// adminRejected is what the console says when the broker refuses the admin
+// secret.
+const adminRejected = "admin secret rejected: revoke and audit disabled"
+
+// checkAdmin logs in with the admin secret once at start, so that a wrong
+// one is said up front rather than on the first revoke: when the broker
+// refuses it, revoke and audit are turned off with adminRejected as the
+// reason. Other failures (rate limiting, say) leave them on: the admin
+// calls log in again and report their own errors.
+func checkAdmin(ctx context.Context, s *session, notify func(string)) {
+	err := s.Admin.Authenticate(ctx)
+	var au *agentwrit.AuthenticationError
+	switch {
+	case errors.As(err, &au):
+		s.Admin, s.NoAdminWhy = nil, adminRejected
+		if notify != nil {
+			notify(adminRejected + " (check AGENTWRIT_ADMIN_SECRET)")
+		}
+	case err != nil && notify != nil:
+		notify("admin login failed at start: " + describeConnErr(s.URL, err))
+	}
 }
 
 func describeConnErr(url string, err error) string {
@@ -103,10 +139,43 @@ func describeConnErr(url string, err error) string {
 		return fmt.Sprintf("broker %s rejected the app credentials (check AGENTWRIT_CLIENT_ID and AGENTWRIT_CLIENT_SECRET)", url)
 	case errors.As(err, &rl):
 		return fmt.Sprintf("broker %s is rate-limiting app logins; try again in %s", url, rl.RetryAfter)
+	case errors.As(err, new(x509.HostnameError)):
+		return fmt.Sprintf("broker %s: the TLS certificate does not name this host (%s); use a host it names in AGENTWRIT_BROKER_URL",
+			url, tlsCause(err))
+	case errors.Is(err, agentwrit.ErrTLSUntrusted):
+		return fmt.Sprintf("broker %s: TLS certificate not trusted (%s); set AGENTWRIT_CA_CERT (or --ca-cert) to the CA certificate that signed it",
+			url, tlsCause(err))
+	case errors.Is(err, agentwrit.ErrClientCertRequired):
+		return fmt.Sprintf("broker %s requires mTLS: it asks for a client certificate; set AGENTWRIT_CLIENT_CERT and AGENTWRIT_CLIENT_KEY (or --client-cert and --client-key)", url)
+	case errors.Is(err, agentwrit.ErrClientCertRejected):
+		return fmt.Sprintf("broker %s rejected the client certificate (%s); set AGENTWRIT_CLIENT_CERT and AGENTWRIT_CLIENT_KEY to a pair signed by a CA the broker trusts",
+			url, tlsCause(err))
+	case errors.Is(err, agentwrit.ErrPlainHTTPBroker):
+		return fmt.Sprintf("broker %s serves plain HTTP, not HTTPS: use an http:// URL", url)
+	case httpToHTTPS(err):
+		return fmt.Sprintf("broker %s serves HTTPS: use an https:// URL in AGENTWRIT_BROKER_URL (or --broker)", url)
 	case errors.As(err, &te):
 		return te.Error()
 	}
 	return oneLine(err.Error())
+}
+
+// tlsCause is the innermost message of a TLS failure, e.g. "x509:
+// certificate signed by unknown authority".
+func tlsCause(err error) string {
+	for {
+		next := errors.Unwrap(err)
+		if next == nil {
+			return oneLine(err.Error())
+		}
+		err = next
+	}
+}
+
+// httpToHTTPS reports the reply a Go HTTPS server gives a plain-HTTP request.
+func httpToHTTPS(err error) bool {
+	var ae *agentwrit.APIError
+	return errors.As(err, &ae) && ae.Status == 400 && strings.Contains(ae.Detail, "HTTP request to an HTTPS server")
 }
 
 func randomHex(n int) string {

@@ -44,7 +44,7 @@ func cmdConsole(in *interrupts, args []string, stdout, stderr io.Writer) error {
 		}
 		fmt.Fprintln(stderr, "tenantui: "+msg)
 	}
-	sess, err := connect(ctx, c.broker, notify)
+	sess, err := connect(ctx, c.broker, c.tls, notify)
 	if err != nil {
 		return err
 	}
@@ -139,7 +139,7 @@ func newConsole(ctx context.Context, c common, tenants []pipeline.Tenant, sess *
 		Control: r,
 		Tenants: tenants,
 		Broker: ui.BrokerInfo{URL: sess.URL, Mode: sess.Mode, Version: sess.Version, Healthy: sess.Healthy,
-			ClientID: shortID(sess.ClientID)},
+			ClientID: shortID(sess.ClientID), AdminRejected: sess.NoAdminWhy == adminRejected},
 		TTL: c.ttlDuration(),
 		Now: now,
 	}}, nil

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tenantui/tenantui/agentwrit"
 	"github.com/tenantui/tenantui/pipeline"
 )
 
@@ -23,6 +25,7 @@ type common struct {
 	scale       float64
 	concurrency int
 	autoRenew   bool
+	tls         tlsFlags
 }
 
 func (c *common) register(fs *flag.FlagSet) {
@@ -35,6 +38,50 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.Float64Var(&c.scale, "scale", pipeline.DefaultScale, "bank/retail data size as a fraction of the sample's 2.4M/847K rows (0 < scale ≤ 1)")
 	fs.IntVar(&c.concurrency, "concurrency", 4, "tenants processed at once by run-all")
 	fs.BoolVar(&c.autoRenew, "auto-renew", false, "renew agents shortly before they expire")
+	c.tls.register(fs)
+}
+
+// tlsFlags are the client's TLS files, shared by every command that talks
+// to a broker; each falls back to its environment variable.
+type tlsFlags struct {
+	ca, cert, key string
+}
+
+func (f *tlsFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.ca, "ca-cert", "", "PEM CA certificate to trust for the broker, besides the system roots (default $AGENTWRIT_CA_CERT)")
+	fs.StringVar(&f.cert, "client-cert", "", "PEM client certificate for a broker that requires mTLS (default $AGENTWRIT_CLIENT_CERT)")
+	fs.StringVar(&f.key, "client-key", "", "PEM private key of --client-cert (default $AGENTWRIT_CLIENT_KEY)")
+}
+
+// files resolves the flags against the environment.
+func (f tlsFlags) files() agentwrit.TLSFiles {
+	or := func(v, env string) string {
+		if v != "" {
+			return v
+		}
+		return os.Getenv(env)
+	}
+	return agentwrit.TLSFiles{CACert: or(f.ca, "AGENTWRIT_CA_CERT"), ClientCert: or(f.cert, "AGENTWRIT_CLIENT_CERT"),
+		ClientKey: or(f.key, "AGENTWRIT_CLIENT_KEY")}
+}
+
+// option loads the TLS files into a client option (nil when none is
+// given); a bad file is a usage error naming the flag and the variable.
+func (f tlsFlags) option() (agentwrit.Option, error) {
+	tc, err := agentwrit.LoadTLSConfig(f.files())
+	var fe *agentwrit.TLSFileError
+	switch {
+	case errors.As(err, &fe) && fe.Role == "ca":
+		return nil, usageErr("--ca-cert / AGENTWRIT_CA_CERT: %s: %s", fe.File, oneLine(fe.Err.Error()))
+	case errors.As(err, &fe):
+		return nil, usageErr("--client-cert, --client-key / AGENTWRIT_CLIENT_CERT, AGENTWRIT_CLIENT_KEY: %s: %s",
+			fe.File, oneLine(fe.Err.Error()))
+	case err != nil:
+		return nil, usageErr("%s", oneLine(err.Error()))
+	case tc == nil:
+		return nil, nil
+	}
+	return agentwrit.WithTLSConfig(tc), nil
 }
 
 func (c *common) validate() error {

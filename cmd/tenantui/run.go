@@ -28,7 +28,7 @@ func cmdRun(ctx context.Context, in *interrupts, args []string, stdout, stderr i
 		return err
 	}
 	notify := func(msg string) { fmt.Fprintln(stderr, "tenantui: "+msg) }
-	sess, err := connect(ctx, c.broker, notify)
+	sess, err := connect(ctx, c.broker, c.tls, notify)
 	if err != nil {
 		return err
 	}
