@@ -24,7 +24,13 @@ func cmdWatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	url := fs.String("broker", os.Getenv("AGENTWRIT_BROKER_URL"), "broker URL (default $AGENTWRIT_BROKER_URL); the admin secret comes from $AGENTWRIT_ADMIN_SECRET")
 	interval := fs.Duration("interval", time.Second, "time between polls of the audit trail once caught up")
 	jsonOut := fs.Bool("json", false, "write agent state changes as JSON lines instead of the live table")
+	var tf tlsFlags
+	tf.register(fs)
 	if err := parse(fs, args, stderr); err != nil {
+		return err
+	}
+	tlsOpt, err := tf.option()
+	if err != nil {
 		return err
 	}
 	if *interval < 100*time.Millisecond || *interval > time.Hour {
@@ -37,7 +43,7 @@ func cmdWatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if !*jsonOut && (!isTerminal(os.Stdin) || !isTerminal(os.Stdout)) {
 		return usageErr("not a terminal: the live view needs an interactive TTY; use `tenantui watch --json` to pipe changes")
 	}
-	admin, err := agentwrit.NewAdmin(*url, secret, agentwrit.WithUserAgent("tenantui"))
+	admin, err := agentwrit.NewAdmin(*url, secret, agentwrit.WithUserAgent("tenantui"), tlsOpt)
 	if err != nil {
 		return usageErr("%v", err)
 	}
