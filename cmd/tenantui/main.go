@@ -5,6 +5,7 @@
 //	tenantui run [flags]      the headless run: the sample's transcript
 //	tenantui audit [flags]    print a broker's audit trail and verify its chain
 //	tenantui broker [flags]   a standalone AgentWrit-compatible broker
+//	tenantui tour [flags]     the guided tour (--solve checks its lessons)
 //
 // Exit codes: 0 success, 1 a check failed or the run failed, 2 usage or
 // configuration error (bad flags, bad catalog, unreachable broker, rejected
@@ -48,7 +49,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	cmd, rest := "console", args
 	if len(args) > 0 {
 		switch args[0] {
-		case "run", "audit", "broker", "console":
+		case "run", "audit", "broker", "console", "tour":
 			cmd, rest = args[0], args[1:]
 		case "help", "-h", "-help", "--help":
 			fmt.Fprint(stdout, topUsage)
@@ -63,6 +64,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdAudit(ctx, rest, stdout, stderr)
 	case "broker":
 		err = cmdBroker(ctx, rest, stdout, stderr)
+	case "tour": // the guided tour (tour.go)
+		err = cmdTour(ctx, rest, stdout, stderr)
 	default:
 		err = cmdConsole(ctx, rest, stdout, stderr)
 	}
@@ -94,6 +97,7 @@ Usage:
   tenantui run [flags]      headless run: the sample's transcript (--json for events)
   tenantui audit [flags]    print a broker's audit trail and verify its hash chain
   tenantui broker [flags]   standalone AgentWrit-compatible broker
+  tenantui tour [flags]     guided tour for trainees (--lessons DIR, --solve)
 
 Run "tenantui <command> -h" for a command's flags.
 `
