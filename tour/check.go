@@ -206,14 +206,23 @@ func agentResult(c Cond, states []pipeline.TenantState, now time.Time) (bool, st
 			return true, c.Tenant + " has no agent", ""
 		}
 		a := s.Agent
-		ev := fmt.Sprintf("%s agent %s is %s", c.Tenant, a.SPIFFEID, st)
+		ev := fmt.Sprintf("%s agent %s is %s", c.Tenant, shortSPIFFE(a.SPIFFEID), st)
 		switch st {
 		case pipeline.AgentActive:
-			ev += fmt.Sprintf(", scope %s, expires %s", strings.Join(a.Scope, " "), a.ExpiresAt.Format("15:04:05"))
+			ev += ", until " + a.ExpiresAt.Format("15:04:05")
 		case pipeline.AgentExpired:
 			ev += " since " + a.ExpiresAt.Format("15:04:05")
 		}
 		return true, ev, ""
 	}
 	return false, "", fmt.Sprintf("not yet: %s (no such tenant)", c.Goal())
+}
+
+// shortSPIFFE keeps a SPIFFE ID's last segment, the agent's own id:
+// "spiffe://…/agent/nightly-pipeline/etl-hospital-1/5f2c9a1e" → "…/5f2c9a1e".
+func shortSPIFFE(id string) string {
+	if i := strings.LastIndex(id, "/"); i >= 0 && i < len(id)-1 {
+		return "…" + id[i:]
+	}
+	return id
 }

@@ -62,12 +62,16 @@ func (m Model) lessonLines(w, h int) []string {
 	if t.done {
 		top = append(top, st.Pass.Render("✓ Done. What really happened:"))
 		for _, r := range t.results {
-			for k, l := range wrapMarkdown(st, r.Evidence, w-2) {
+			var words []word
+			for _, f := range strings.Fields(r.Evidence) { // plain text: scopes hold '*'
+				words = append(words, word{text: st.Muted.Render(f), w: ansi.StringWidth(f)})
+			}
+			for k, l := range wrapWords(words, w-2, "") {
 				mark := "  "
 				if k == 0 {
 					mark = st.Pass.Render("✓ ")
 				}
-				top = append(top, mark+st.Muted.Render(ansi.Strip(l)))
+				top = append(top, mark+l)
 			}
 		}
 		if lesson.After != "" {
@@ -224,7 +228,7 @@ func inlineWords(st Styles, text string) []word {
 			bold = !bold
 			restyle()
 			i++
-		case !code && c == '*' && (em || (i+1 < len(text) && text[i+1] != ' ')):
+		case !code && c == '*' && emToggles(text, i, em):
 			em = !em
 			restyle()
 		case c == ' ':
@@ -262,4 +266,14 @@ func wrapWords(words []word, w int, indent string) []string {
 		out = append(out, line)
 	}
 	return out
+}
+
+// emToggles reports whether the '*' at i opens emphasis (at a word's start,
+// before a non-space) or closes it (after a non-space): a '*' inside a
+// scope such as read:analytics:* is text.
+func emToggles(text string, i int, em bool) bool {
+	if em {
+		return i > 0 && text[i-1] != ' '
+	}
+	return (i == 0 || text[i-1] == ' ' || text[i-1] == '(') && i+1 < len(text) && text[i+1] != ' '
 }

@@ -57,7 +57,7 @@ func cmdTour(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	defer tc.Close()
 	opts := tc.options(sess, lessons)
-	opts.QueryBackground = true
+	opts.Events, opts.QueryBackground = events, true
 	final, runErr := tea.NewProgram(ui.New(opts), tea.WithContext(uctx)).Run()
 	cancel()
 
