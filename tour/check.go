@@ -117,14 +117,19 @@ func stageEvidence(ev pipeline.Event) string {
 	return s
 }
 
-// accessEvidence is a decision with what explains it: the layer, the scope
-// required and held, and the reason (which segment differs, or why the token
-// was refused).
+// accessEvidence is a decision with what explains it: the layer, and the
+// scope required against the nearest scope held and which segment differs
+// when the scope decided; otherwise the reason (e.g. why the broker refused
+// the token).
 func accessEvidence(a pipeline.Access) string {
-	s := fmt.Sprintf("%s at the %s: required %s", a.Verdict(), a.Layer, strings.Join(a.Required, " "))
-	if len(a.Held) > 0 {
-		s += ", held " + strings.Join(a.Held, " ")
+	s := fmt.Sprintf("%s at the %s", a.Verdict(), a.Layer)
+	for _, it := range a.Decision.Items {
+		if it.OK() != a.Allowed || it.Held == "" {
+			continue
+		}
+		return s + fmt.Sprintf(": required %s, held %s — %s", it.Required, it.Held, strings.TrimSuffix(it.Detail, " in "+it.Held))
 	}
+	s += ": required " + strings.Join(a.Required, " ")
 	if a.Reason != "" {
 		s += " — " + a.Reason
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/tenantui/tenantui/pipeline"
+	"github.com/tenantui/tenantui/scope"
 )
 
 var t0 = time.Date(2026, 11, 26, 20, 15, 4, 0, time.UTC)
@@ -28,9 +29,10 @@ func states(agents map[string]*pipeline.AgentInfo) []pipeline.TenantState {
 }
 
 func access(actor, target string, op pipeline.Op, layer pipeline.Layer, allowed bool) pipeline.Event {
+	req, held := []string{"read:analytics:" + target}, []string{"read:analytics:" + actor, "write:reports:" + actor}
+	d := scope.Check(req, held)
 	a := pipeline.Access{Actor: actor, Target: target, Op: op, Layer: layer, Allowed: allowed,
-		Required: []string{"read:analytics:" + target}, Held: []string{"read:analytics:" + actor},
-		Reason: `identifier "` + target + `" ≠ "` + actor + `"`}
+		Required: req, Held: held, Reason: d.Reason(), Decision: d}
 	return pipeline.Event{Kind: pipeline.EventDecision, Tenant: actor, Access: &a}
 }
 
@@ -82,6 +84,12 @@ func TestProgressDecisions(t *testing.T) {
 	want := `DENY at the local: required read:analytics:bank, held read:analytics:hospital — identifier "bank" ≠ "hospital"`
 	if rs[0].Evidence != want {
 		t.Errorf("evidence %q, want %q", rs[0].Evidence, want)
+	}
+	// A refusal that is not about scope (a dead token) says why instead.
+	dead := pipeline.Access{Actor: "hospital", Target: "hospital", Op: pipeline.OpRead, Layer: pipeline.LayerStore,
+		Required: []string{"read:analytics:hospital"}, Reason: "broker refused the token: token is revoked"}
+	if got, want := accessEvidence(dead), "DENY at the store: required read:analytics:hospital — broker refused the token: token is revoked"; got != want {
+		t.Errorf("dead-token evidence %q, want %q", got, want)
 	}
 	if !strings.Contains(rs[2].Missing, "the last one was DENY at the local") {
 		t.Errorf("a deny is a near miss for an allow: %q", rs[2].Missing)

@@ -128,7 +128,7 @@ func wrapMarkdown(st Styles, md string, w int) []string {
 			text := item
 			switch {
 			case strings.HasPrefix(text, "#"):
-				out = append(out, fit(st.MdStrong.Render(strings.TrimSpace(strings.TrimLeft(text, "#"))), w))
+				out = append(out, ansi.Truncate(st.MdStrong.Render(strings.TrimSpace(strings.TrimLeft(text, "#"))), w, "…"))
 				continue
 			case strings.HasPrefix(text, "- "), strings.HasPrefix(text, "* "):
 				text, indent = "• "+text[2:], "  "
