@@ -114,3 +114,23 @@ func TestTourBadInput(t *testing.T) {
 		})
 	}
 }
+
+// TestLessonsDocExample solves the complete example of docs/lessons.md, so
+// the documentation cannot drift from the format.
+func TestLessonsDocExample(t *testing.T) {
+	clearEnv(t)
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "lessons.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(doc), "````markdown\n")
+	example, _, ok2 := strings.Cut(rest, "\n````")
+	if !ok || !ok2 {
+		t.Fatal("docs/lessons.md has no ````markdown example")
+	}
+	dir := writeLessons(t, map[string]string{"01-expiry.md": example + "\n"})
+	code, out, errOut := runCLI(t, append([]string{"tour", "--solve", "--lessons", dir}, tourDirs(t)...)...)
+	if code != 0 || errOut != "" || !strings.HasSuffix(out, "1 lessons: 1 passed\n") {
+		t.Fatalf("exit %d, stderr %q, stdout:\n%s", code, errOut, out)
+	}
+}
