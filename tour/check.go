@@ -127,6 +127,9 @@ func accessEvidence(a pipeline.Access) string {
 		if it.OK() != a.Allowed || it.Held == "" {
 			continue
 		}
+		if a.Allowed {
+			return s + ": " + it.Required + " " + it.Detail // "… covered by read:analytics:*"
+		}
 		return s + fmt.Sprintf(": required %s, held %s — %s", it.Required, it.Held, strings.TrimSuffix(it.Detail, " in "+it.Held))
 	}
 	s += ": required " + strings.Join(a.Required, " ")

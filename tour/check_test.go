@@ -85,6 +85,10 @@ func TestProgressDecisions(t *testing.T) {
 	if rs[0].Evidence != want {
 		t.Errorf("evidence %q, want %q", rs[0].Evidence, want)
 	}
+	own := access("hospital", "hospital", pipeline.OpRead, pipeline.LayerStore, true)
+	if got, want := accessEvidence(*own.Access), "ALLOW at the store: read:analytics:hospital covered by read:analytics:hospital"; got != want {
+		t.Errorf("allow evidence %q, want %q", got, want)
+	}
 	// A refusal that is not about scope (a dead token) says why instead.
 	dead := pipeline.Access{Actor: "hospital", Target: "hospital", Op: pipeline.OpRead, Layer: pipeline.LayerStore,
 		Required: []string{"read:analytics:hospital"}, Reason: "broker refused the token: token is revoked"}

@@ -64,7 +64,8 @@ type tourState struct {
 	finished bool // past the last lesson
 	setup    bool // a reset in flight
 	setupErr string
-	keys     int // key presses handled
+	keys     int   // key presses handled
+	events   int64 // pipeline events received
 }
 
 // tourInit sets up the tour from opts (called by New).
@@ -154,6 +155,10 @@ func (m Model) tourUpdate(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 	case TourSkipMsg:
 		return m.tourNext(true)
+	case eventMsg:
+		t.events++
+	case eventBatchMsg:
+		t.events += int64(len(msg))
 	case tourSetupDoneMsg:
 		m.done(nil)
 		t.setup = false
@@ -261,6 +266,8 @@ type TourStatus struct {
 	Lesson   int  // index of the current lesson
 	Finished bool // past the last lesson
 	Keys     int  // key presses handled so far
+	// Events counts the pipeline events the console has received.
+	Events int64
 	// Idle is true when no Controller call, refresh or lesson setup is in
 	// flight.
 	Idle     bool
@@ -275,7 +282,7 @@ func (m Model) TourStatus() TourStatus {
 	if t == nil {
 		return TourStatus{}
 	}
-	return TourStatus{Lesson: t.i, Finished: t.finished, Keys: t.keys, Done: t.done, SetupErr: t.setupErr,
+	return TourStatus{Lesson: t.i, Finished: t.finished, Keys: t.keys, Events: t.events, Done: t.done, SetupErr: t.setupErr,
 		Idle: m.busy == 0 && !m.refreshing && !t.setup, Results: append([]tour.Result(nil), t.results...)}
 }
 

@@ -100,7 +100,8 @@ func (m Model) lessonLines(w, h int) []string {
 				keys = append(keys, s)
 			}
 		}
-		bottom = append(bottom, fit(st.Muted.Render("keys: ")+st.Key.Render(strings.Join(keys, " ")), w))
+		bottom = append(bottom, fit(st.Muted.Render("keys: ")+st.Key.Render(strings.Join(keys, " "))+
+			st.Muted.Render(" · then ")+st.Key.Render("n"), w))
 	}
 	if room := h - len(bottom); len(top) > room {
 		if t.done { // the evidence matters more than the checklist's blank line

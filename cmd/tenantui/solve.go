@@ -20,7 +20,7 @@ import (
 const (
 	settleTimeout = 2 * time.Minute // one key's effect (stores are generated on first use)
 	settlePoll    = 5 * time.Millisecond
-	settleQuiet   = 3 // consecutive idle polls that make a settled console
+	settleQuiet   = 2 // consecutive idle polls that make a settled console
 )
 
 // skewClock is real time plus an offset that Sleep advances: a lesson's
@@ -105,14 +105,15 @@ func solveTour(ctx context.Context, c common, tenants []pipeline.Tenant, lessons
 	}
 
 	sent := 0
-	// settle waits until the console has handled every key sent, has
-	// nothing in flight and no event waiting, for a few polls in a row.
+	// settle waits until the console has handled every key sent and seen
+	// every event emitted, and has nothing in flight, for a few polls in a
+	// row.
 	settle := func(ok func(ui.TourStatus) bool) (ui.TourStatus, error) {
 		deadline := time.Now().Add(settleTimeout)
 		quiet := 0
 		for {
 			st := *status.Load()
-			if st.Keys >= sent && st.Idle && len(events) == 0 && (ok == nil || ok(st)) {
+			if st.Keys >= sent && st.Events == tc.emitted.Load() && st.Idle && (ok == nil || ok(st)) {
 				if quiet++; quiet >= settleQuiet {
 					return st, nil
 				}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	tea "charm.land/bubbletea/v2"
@@ -108,6 +109,9 @@ func loadLessons(dir string, tenants []pipeline.Tenant) ([]tour.Lesson, error) {
 // with a fresh one (Reset). It forwards the console's calls to the current
 // runner; a call holds the runner until it returns, so a reset waits for it.
 type tourControl struct {
+	// emitted counts the events every runner emitted, so that the solver
+	// knows when the console has seen them all.
+	emitted atomic.Int64
 	ctx     context.Context
 	mk      func(ttl time.Duration) (*pipeline.Runner, error)
 	mu      sync.RWMutex
@@ -122,12 +126,14 @@ var (
 )
 
 func newTourControl(ctx context.Context, c common, tenants []pipeline.Tenant, sess *session, now func() time.Time, events chan pipeline.Event) (*tourControl, error) {
-	mk := func(ttl time.Duration) (*pipeline.Runner, error) {
+	t := &tourControl{ctx: ctx, ttl: c.ttlDuration(), tenants: tenants}
+	t.mk = func(ttl time.Duration) (*pipeline.Runner, error) {
 		return pipeline.New(pipeline.Config{
 			App: sess.App, Admin: sess.Admin, NoAdminWhy: sess.NoAdminWhy, Tenants: tenants,
 			DataDir: c.data, ReportsDir: c.reports, TTL: int(ttl / time.Second), Seed: c.seed, Scale: c.scale,
 			Concurrency: c.concurrency, Now: now,
 			Emit: func(ev pipeline.Event) {
+				t.emitted.Add(1)
 				select {
 				case events <- ev:
 				case <-ctx.Done():
@@ -135,11 +141,11 @@ func newTourControl(ctx context.Context, c common, tenants []pipeline.Tenant, se
 			},
 		})
 	}
-	r, err := mk(c.ttlDuration())
-	if err != nil {
+	var err error
+	if t.r, err = t.mk(c.ttlDuration()); err != nil {
 		return nil, err
 	}
-	return &tourControl{ctx: ctx, mk: mk, r: r, ttl: c.ttlDuration(), tenants: tenants}, nil
+	return t, nil
 }
 
 func (t *tourControl) options(sess *session, lessons []tour.Lesson) ui.Options {
