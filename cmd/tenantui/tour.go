@@ -99,6 +99,9 @@ func loadLessons(dir string, tenants []pipeline.Tenant) ([]tour.Lesson, error) {
 	}
 	for _, l := range ls {
 		if err := l.CheckTenants(ids); err != nil {
+			if dir == "" {
+				return nil, usageErr("lessons: %s; the built-in lessons need the sample's tenants hospital, bank and retail (drop --tenants, or write lessons for your catalog: docs/lessons.md)", err)
+			}
 			return nil, usageErr("lessons: %s", err)
 		}
 	}
@@ -246,12 +249,7 @@ func (t *tourControl) Audit(ctx context.Context, f pipeline.AuditFilter) (pipeli
 	return with2(t, func(r *pipeline.Runner) (pipeline.AuditResult, error) { return r.Audit(ctx, f) })
 }
 func (t *tourControl) AdminAvailable() (bool, string) {
-	x := with(t, func(r *pipeline.Runner) res[string] {
-		ok, why := r.AdminAvailable()
-		if ok {
-			return res[string]{}
-		}
-		return res[string]{v: why, err: errors.New(why)}
-	})
-	return x.err == nil, x.v
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.r.AdminAvailable()
 }
