@@ -20,6 +20,8 @@
 //	stages.go   the ETL stepper; log.go the decision log; preview.go the data;
 //	probes.go   cross-tenant form, attempt, isolation check and matrix;
 //	admin.go    revoke menu, delegation and over-ceiling; audit.go the audit screen
+//	tour.go     the guided tour (Options.Tour): lesson progress, n, setups;
+//	            tour_view.go the lesson pane, its layout and Markdown
 //
 // View is cheap: panes that do not depend on the clock are cached under a
 // version Update bumps when their state changes, so the 1 Hz tick redraws

@@ -92,6 +92,8 @@ type Options struct {
 	// QueryBackground asks the terminal for its background colour to pick
 	// light or dark styles. Off in tests: the reply never comes there.
 	QueryBackground bool
+	// Tour, when set, makes the console the guided tour (ui/tour.go).
+	Tour *Tour // tour:
 }
 
 // Minimum and wide terminal sizes.
@@ -186,6 +188,8 @@ type Model struct {
 
 	ver   versions
 	cache *viewCache
+
+	tour *tourState // tour: nil outside the guided tour (ui/tour.go)
 }
 
 // New returns the console for opts.
@@ -221,6 +225,7 @@ func New(opts Options) Model {
 		m.setStatus(adminRejectedText, true)
 	}
 	m.touchAll()
+	m.tourInit(opts.Tour, opts.TTL) // tour:
 	return m
 }
 
@@ -240,12 +245,20 @@ func (m Model) Init() tea.Cmd {
 	if m.queryBG {
 		cmds = append(cmds, tea.RequestBackgroundColor)
 	}
+	cmds = append(cmds, m.tourInitCmd()) // tour: the first lesson's setup
 	return tea.Batch(cmds...)
 }
 
 // Update handles, in order: window size, keys, domain messages, ticks, then
 // the spinner.
 func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	if m.tour != nil { // tour: the lesson pane sees every message (ui/tour.go)
+		return m.tourUpdate(msg)
+	}
+	return m.update(msg)
+}
+
+func (m Model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	var cmd tea.Cmd
 	switch msg := msg.(type) {
 	case tea.WindowSizeMsg:

@@ -69,6 +69,12 @@ type Styles struct {
 	FormFocus   lipgloss.Style // the focused form value
 	MenuCurrent lipgloss.Style // the highlighted menu entry
 
+	// Lessons (the guided tour): rendered Markdown.
+	MdText   lipgloss.Style
+	MdStrong lipgloss.Style // **bold**
+	MdEm     lipgloss.Style // *emphasis*
+	MdCode   lipgloss.Style // `code`
+
 	// Help is the bubbles/help theme.
 	Help help.Styles
 }
@@ -145,6 +151,11 @@ func NewStyles(isDark bool) Styles {
 		FormField:   s().Foreground(fg),
 		FormFocus:   s().Foreground(accent).Bold(true).Reverse(true),
 		MenuCurrent: s().Foreground(accent).Bold(true),
+
+		MdText:   s().Foreground(fg),
+		MdStrong: s().Foreground(fg).Bold(true),
+		MdEm:     s().Foreground(fg).Italic(true),
+		MdCode:   s().Foreground(codeFg),
 	}
 	st.Help = help.DefaultStyles(isDark)
 	st.Help.ShortKey = s().Foreground(accent2).Bold(true)

@@ -169,7 +169,9 @@ func (m Model) body(l layout, now time.Time) []string {
 		out = append(out, c.tenants.get(memoKey{a: m.ver.tenants, w: w, h: l.tenantsH, s: tspin}, func() []string {
 			return m.tp.view(w, l.tenantsH, m.st, tspin, now)
 		})...)
-		if l.wide {
+		if m.tour != nil { // tour: the lesson pane shares the space below the table (ui/tour_view.go)
+			out = append(out, m.tourBody(l, now, spin, tspin)...)
+		} else if l.wide {
 			left := m.cardBox(l.leftW, l.midH, now)
 			left = append(left, m.stepperBox(l.leftW, l.stepH, tspin)...)
 			if l.previewH > 0 {

@@ -51,6 +51,12 @@ func shortID(id string) string {
 // code serves both; tf are the TLS files for an external broker. notify
 // receives progress messages (rate limiting).
 func connect(ctx context.Context, brokerFlag string, tf tlsFlags, notify func(string)) (*session, error) {
+	return connectClock(ctx, brokerFlag, tf, notify, nil)
+}
+
+// connectClock is connect with the embedded broker on the clock now (nil:
+// time.Now); `tour --solve` runs it on a virtual clock.
+func connectClock(ctx context.Context, brokerFlag string, tf tlsFlags, notify func(string), now func() time.Time) (*session, error) {
 	url := brokerFlag
 	if url == "" {
 		url = os.Getenv("AGENTWRIT_BROKER_URL")
@@ -66,7 +72,7 @@ func connect(ctx context.Context, brokerFlag string, tf tlsFlags, notify func(st
 	var s *session
 	if url == "" {
 		var err error
-		if s, err = startEmbedded(ctx, opts); err != nil {
+		if s, err = startEmbedded(ctx, opts, now); err != nil {
 			return nil, err
 		}
 	} else {
@@ -184,9 +190,9 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-func startEmbedded(ctx context.Context, opts []agentwrit.Option) (*session, error) {
+func startEmbedded(ctx context.Context, opts []agentwrit.Option, now func() time.Time) (*session, error) {
 	adminSecret := randomHex(24)
-	srv, err := broker.New(broker.Config{AdminSecret: adminSecret})
+	srv, err := broker.New(broker.Config{AdminSecret: adminSecret, Now: now})
 	if err != nil {
 		return nil, err
 	}

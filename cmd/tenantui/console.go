@@ -60,11 +60,24 @@ func cmdConsole(in *interrupts, args []string, stdout, stderr io.Writer) error {
 	}
 	r := con.runner
 	defer r.Close()
-	in.reportLive(r.LiveCredentials)
 	toConsole.Store(&con.events)
 	con.opts.QueryBackground = true
-	p := tea.NewProgram(ui.New(con.opts), tea.WithContext(uctx), tea.WithoutSignalHandler())
-	// A signal is a quit the console shows; a second one exits at once.
+	return runConsole(in, uctx, "console", ui.New(con.opts), r, stdout, stderr)
+}
+
+// credentialOwner is what the way out needs of a pipeline.
+type credentialOwner interface {
+	Shutdown(ctx context.Context) pipeline.ShutdownResult
+	LiveCredentials() []pipeline.LiveCredential
+}
+
+// runConsole runs a console model until it quits, then makes sure nothing
+// owner obtained outlives the process: a signal is a quit the console shows,
+// a second one exits at once; if the program ended without its own way out
+// (the terminal closed, a crash), owner is shut down here, on stderr.
+func runConsole(in *interrupts, ctx context.Context, what string, m ui.Model, owner credentialOwner, stdout, stderr io.Writer) error {
+	in.reportLive(owner.LiveCredentials)
+	p := tea.NewProgram(m, tea.WithContext(ctx), tea.WithoutSignalHandler())
 	in.onFirst(func() { p.Send(ui.Interrupt()) })
 	final, runErr := p.Run()
 	fm, _ := final.(ui.Model)
@@ -75,24 +88,17 @@ func cmdConsole(in *interrupts, args []string, stdout, stderr io.Writer) error {
 	res, done := fm.Shutdown()
 	switch {
 	case fm.Abandoned():
-		// The user asked to exit at once: say what stays live.
-		return failErr("%s", leftLiveLine("exiting at once", r.LiveCredentials()))
+		return failErr("%s", leftLiveLine("exiting at once", owner.LiveCredentials()))
 	case !done:
-		// The program ended without the console's way out (the terminal
-		// closed, a crash in the program): release here, visibly on stderr.
-		if n := len(r.LiveCredentials()); n > 0 {
+		if n := len(owner.LiveCredentials()); n > 0 {
 			fmt.Fprintf(stderr, "tenantui: releasing %d credential(s)… (ctrl+c again exits at once)\n", n)
 		}
 		sctx, scancel := context.WithTimeout(context.Background(), shutdownTimeout)
-		res = r.Shutdown(sctx)
+		res = owner.Shutdown(sctx)
 		scancel()
 	}
-	cancel()
 	if runErr != nil && !errors.Is(runErr, tea.ErrProgramKilled) && !errors.Is(runErr, tea.ErrInterrupted) {
-		if res.OK() {
-			return failErr("console: %s (%s)", oneLine(runErr.Error()), res.Summary())
-		}
-		return failErr("console: %s; %s", oneLine(runErr.Error()), res.Summary())
+		return failErr("%s: %s; %s", what, oneLine(runErr.Error()), res.Summary())
 	}
 	if !res.OK() {
 		return failErr("%s", res.Summary())

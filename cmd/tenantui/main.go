@@ -6,6 +6,7 @@
 //	tenantui audit [flags]    print a broker's audit trail and verify its chain
 //	tenantui broker [flags]   a standalone AgentWrit-compatible broker
 //	tenantui watch [flags]    follow any broker's agents live (--json: changes as JSON lines)
+//	tenantui tour [flags]     the guided tour (--solve checks its lessons)
 //
 // Exit codes: 0 success, 1 a check failed or the run failed, 2 usage or
 // configuration error (bad flags, bad catalog, unreachable broker, rejected
@@ -47,7 +48,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	cmd, rest := "console", args
 	if len(args) > 0 {
 		switch args[0] {
-		case "run", "audit", "broker", "console", "watch":
+		case "run", "audit", "broker", "console", "watch", "tour":
 			cmd, rest = args[0], args[1:]
 		case "help", "-h", "-help", "--help":
 			fmt.Fprint(stdout, topUsage)
@@ -64,6 +65,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdBroker(ctx, rest, stdout, stderr)
 	case "watch":
 		err = cmdWatch(ctx, rest, stdout, stderr)
+	case "tour": // the guided tour (tour.go)
+		err = cmdTour(in, rest, stdout, stderr)
 	default:
 		err = cmdConsole(in, rest, stdout, stderr)
 	}
@@ -96,6 +99,7 @@ Usage:
   tenantui audit [flags]    print a broker's audit trail and verify its hash chain
   tenantui broker [flags]   standalone AgentWrit-compatible broker
   tenantui watch [flags]    follow any broker's agents live (--json: changes as JSON lines)
+  tenantui tour [flags]     guided tour for trainees (--lessons DIR, --solve)
 
 Run "tenantui <command> -h" for a command's flags.
 `
