@@ -91,7 +91,7 @@ func TestRefusedReleaseKeepsTheState(t *testing.T) {
 	})
 	t.Run("expired", func(t *testing.T) {
 		e := newEnv(t)
-		r := e.runnerWith(t, nil, func(c *Config) { c.TTL = 5 })
+		r := e.runnerWith(t, nil, func(c *Config) { c.TTL = 5 * time.Second })
 		if err := r.Step(ctx, "bank"); err != nil {
 			t.Fatal(err)
 		}

@@ -24,7 +24,7 @@ type Config struct {
 	Tenants    []Tenant
 	DataDir    string
 	ReportsDir string
-	TTL        int     // agents' max TTL in seconds (default 300)
+	TTL        time.Duration // agents' max TTL, whole seconds (default 5 minutes)
 	Seed       int64   // data generator seed
 	Scale      float64 // bank/retail size as a fraction of the seed's (default 0.01)
 	// Concurrency bounds RunAll and Matrix (default 4).
@@ -154,8 +154,8 @@ func New(cfg Config) (*Runner, error) {
 	if err := NormalizeTenants(cfg.Tenants); err != nil {
 		return nil, err
 	}
-	if cfg.TTL <= 0 {
-		cfg.TTL = 300
+	if cfg.TTL < time.Second {
+		cfg.TTL = 5 * time.Minute
 	}
 	if cfg.Scale <= 0 {
 		cfg.Scale = DefaultScale
@@ -189,7 +189,7 @@ func New(cfg Config) (*Runner, error) {
 func (r *Runner) Tenants() []Tenant { return append([]Tenant(nil), r.cfg.Tenants...) }
 
 // TTL is the agents' max TTL.
-func (r *Runner) TTL() time.Duration { return time.Duration(r.cfg.TTL) * time.Second }
+func (r *Runner) TTL() time.Duration { return r.cfg.TTL }
 
 func (r *Runner) emit(ev Event) {
 	// One lock so that sequence numbers and delivery order agree.
@@ -376,7 +376,7 @@ func (r *Runner) register(ctx context.Context, tenantID, taskPrefix, role string
 	}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), registerTimeout)
 	g, err := r.cfg.App.CreateAgent(rctx, r.cfg.OrchID, r.taskID(taskPrefix, tenantID), scopes,
-		&agentwrit.AgentOptions{MaxTTL: r.cfg.TTL})
+		&agentwrit.AgentOptions{MaxTTL: int(r.cfg.TTL / time.Second)})
 	cancel()
 	if err != nil {
 		r.led.end(nil)
@@ -496,7 +496,7 @@ func (r *Runner) runStage(ctx context.Context, tr *tenantRun, st Stage) error {
 		info := r.agentInfoLocked(tr)
 		tr.mu.Unlock()
 		r.emit(Event{Kind: EventAgentCreated, Tenant: t.ID, Stage: st, Agent: info,
-			Message: fmt.Sprintf("%s: agent %s created, scope %v, expires in %ds", t.ID, g.ID(), g.Scope(), r.cfg.TTL)})
+			Message: fmt.Sprintf("%s: agent %s created, scope %v, expires in %ds", t.ID, g.ID(), g.Scope(), int(r.cfg.TTL/time.Second))})
 		return nil
 
 	case StageExtract:

@@ -214,7 +214,7 @@ func TestReleasedTokenRefusedByStore(t *testing.T) {
 
 func TestExpiry(t *testing.T) {
 	e := newEnv(t)
-	r := e.runnerWith(t, nil, func(c *Config) { c.TTL = 5 })
+	r := e.runnerWith(t, nil, func(c *Config) { c.TTL = 5 * time.Second })
 	if err := r.Step(ctx, "bank"); err != nil {
 		t.Fatal(err)
 	}
@@ -421,7 +421,7 @@ func TestReleaseAll(t *testing.T) {
 
 func TestRenewDue(t *testing.T) {
 	e := newEnv(t)
-	r := e.runnerWith(t, nil, func(c *Config) { c.TTL = 60 })
+	r := e.runnerWith(t, nil, func(c *Config) { c.TTL = 60 * time.Second })
 	if err := r.Step(ctx, "hospital"); err != nil {
 		t.Fatal(err)
 	}
@@ -440,7 +440,7 @@ func TestRenewDue(t *testing.T) {
 
 func TestReleaseAllSkipsExpired(t *testing.T) {
 	e := newEnv(t)
-	r := e.runnerWith(t, nil, func(c *Config) { c.TTL = 5 })
+	r := e.runnerWith(t, nil, func(c *Config) { c.TTL = 5 * time.Second })
 	if err := r.Step(ctx, "hospital"); err != nil {
 		t.Fatal(err)
 	}

@@ -68,7 +68,7 @@ func newEnvWrapped(t testing.TB, wrap func(http.Handler) http.Handler) *env {
 
 func (e *env) config(tenants []Tenant) Config {
 	return Config{App: e.app, Admin: e.admin, Tenants: tenants, DataDir: e.data, ReportsDir: e.reports,
-		TTL: 300, Seed: 7, Scale: 0.001, Concurrency: 4, Now: e.clock.Now,
+		TTL: 300 * time.Second, Seed: 7, Scale: 0.001, Concurrency: 4, Now: e.clock.Now,
 		Emit: func(ev Event) { e.mu.Lock(); e.events = append(e.events, ev); e.mu.Unlock() }}
 }
 

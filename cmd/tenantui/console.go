@@ -146,7 +146,7 @@ func newConsole(ctx context.Context, c common, tenants []pipeline.Tenant, sess *
 		Tenants: tenants,
 		Broker: ui.BrokerInfo{URL: sess.URL, Mode: sess.Mode, Version: sess.Version, Healthy: sess.Healthy,
 			ClientID: shortID(sess.ClientID), AdminRejected: sess.NoAdminWhy == adminRejected},
-		TTL: c.ttlDuration(),
+		TTL: c.ttl,
 		Now: now,
 	}}, nil
 }

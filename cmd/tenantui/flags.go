@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -17,7 +18,7 @@ import (
 // common holds the flags shared by the console and the headless run.
 type common struct {
 	broker      string
-	ttl         int
+	ttl         time.Duration // --ttl, given in seconds
 	data        string
 	reports     string
 	tenantsFile string
@@ -30,7 +31,8 @@ type common struct {
 
 func (c *common) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.broker, "broker", "", "AgentWrit broker URL (default: $AGENTWRIT_BROKER_URL, else an embedded broker)")
-	fs.IntVar(&c.ttl, "ttl", 300, "agents' max TTL in seconds")
+	c.ttl = 300 * time.Second
+	fs.Var((*secondsFlag)(&c.ttl), "ttl", "agents' max TTL in seconds")
 	fs.StringVar(&c.data, "data", defaultDataDir(), "directory of the tenants' SQLite stores")
 	fs.StringVar(&c.reports, "reports", "reports", "directory reports are written to")
 	fs.StringVar(&c.tenantsFile, "tenants", "", "tenant catalog (JSON); default: the sample's three tenants")
@@ -85,8 +87,8 @@ func (f tlsFlags) option() (agentwrit.Option, error) {
 }
 
 func (c *common) validate() error {
-	if c.ttl <= 0 || c.ttl > 86400 {
-		return usageErr("--ttl must be between 1 and 86400 seconds, got %d", c.ttl)
+	if c.ttl < time.Second || c.ttl > 24*time.Hour {
+		return usageErr("--ttl must be between 1 and 86400 seconds, got %d", int(c.ttl/time.Second))
 	}
 	if c.scale <= 0 || c.scale > 1 {
 		return usageErr("--scale must be in (0, 1], got %g", c.scale)
@@ -111,7 +113,20 @@ func (c *common) tenants() ([]pipeline.Tenant, error) {
 	return ts, nil
 }
 
-func (c *common) ttlDuration() time.Duration { return time.Duration(c.ttl) * time.Second }
+// secondsFlag is a duration given on the command line as whole seconds
+// ("--ttl 8"): the one place a TTL is a number.
+type secondsFlag time.Duration
+
+func (f *secondsFlag) String() string { return strconv.Itoa(int(time.Duration(*f) / time.Second)) }
+
+func (f *secondsFlag) Set(s string) error {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return errors.New("want a whole number of seconds")
+	}
+	*f = secondsFlag(time.Duration(n) * time.Second)
+	return nil
+}
 
 func defaultDataDir() string {
 	if d, err := os.UserCacheDir(); err == nil {

@@ -262,7 +262,7 @@ func consoleFlags(cmdline, dir string) (common, error) {
 
 func TestConsoleFlags(t *testing.T) {
 	c, err := consoleFlags("go run ./cmd/tenantui --ttl 8 --seed 42", "/tmp/x")
-	if err != nil || c.ttl != 8 || c.seed != 42 || c.data != filepath.Join("/tmp/x", "data") || c.reports != filepath.Join("/tmp/x", "reports") {
+	if err != nil || c.ttl != 8*time.Second || c.seed != 42 || c.data != filepath.Join("/tmp/x", "data") || c.reports != filepath.Join("/tmp/x", "reports") {
 		t.Errorf("consoleFlags = %+v, %v", c, err)
 	}
 	for _, bad := range []string{"go run ./cmd/tenantui run --ttl 8", "go run ./cmd/other", "tenantui --ttl 0", "tenantui --nope"} {

@@ -5,7 +5,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -121,10 +123,10 @@ func TestConsoleSIGTERMDuringRunAll(t *testing.T) {
 	url, creds := externalBroker(t, nil)
 	env := []string{"-e", "AGENTWRIT_BROKER_URL=" + url, "-e", "AGENTWRIT_CLIENT_ID=" + creds.ClientID,
 		"-e", "AGENTWRIT_CLIENT_SECRET=" + creds.ClientSecret, "-e", "AGENTWRIT_ADMIN_SECRET=", "-e", "TERM=xterm-256color"}
-	script := "exec " + bin + " --concurrency 8 --tenants " + catalogFile(t, 300) + " --data " + filepath.Join(dir, "data") +
-		" --reports " + filepath.Join(dir, "reports")
-	tmux(append(append([]string{"new-session", "-d", "-s", "term", "-x", "120", "-y", "36"}, env...), script)...)
-	tmux("set-option", "-t", "term", "remain-on-exit", "on")
+	status := filepath.Join(dir, "status")
+	script := bin + " --concurrency 8 --tenants " + catalogFile(t, 300) + " --data " + filepath.Join(dir, "data") +
+		" --reports " + filepath.Join(dir, "reports") + "; echo $? > " + status + "; sleep 60"
+	tmux(append(append([]string{"new-session", "-d", "-s", "term", "-x", "120", "-y", "36"}, env...), "sh", "-c", script)...)
 	screen := func() string { return tmux("capture-pane", "-p", "-t", "term") }
 	waitUntil(t, "the console starts", func() bool { return strings.Contains(screen(), "Tenants (300)") })
 	tmux("send-keys", "-t", "term", "a")
@@ -138,20 +140,49 @@ func TestConsoleSIGTERMDuringRunAll(t *testing.T) {
 		}
 		return n >= 20
 	})
-	pid := strings.TrimSpace(tmux("display-message", "-p", "-t", "term", "#{pane_pid}"))
-	if out, err := exec.Command("kill", "-TERM", pid).CombinedOutput(); err != nil {
-		t.Fatalf("kill: %v %s", err, out)
+	shell, _ := strconv.Atoi(strings.TrimSpace(tmux("display-message", "-p", "-t", "term", "#{pane_pid}")))
+	pid := childOf(t, shell)
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
 	}
+	var code []byte
 	waitUntil(t, "the console exits", func() bool {
-		return strings.TrimSpace(tmux("display-message", "-p", "-t", "term", "#{pane_dead}")) == "1"
+		code, _ = os.ReadFile(status)
+		return len(code) > 0
 	})
-	status := strings.TrimSpace(tmux("display-message", "-p", "-t", "term", "#{pane_dead_status}"))
 	if live := brokerLive(t, url); len(live) != 0 {
 		t.Fatalf("after SIGTERM during run-all the broker shows %d live: %q\n%s", len(live), live, screen())
 	}
-	if status != "0" {
-		t.Fatalf("exit status %s, want 0\n%s", status, screen())
+	if c := strings.TrimSpace(string(code)); c != "0" {
+		t.Fatalf("exit status %s, want 0\n%s", c, screen())
 	}
+}
+
+// childOf is the pid of ppid's child process.
+func childOf(t *testing.T, ppid int) int {
+	t.Helper()
+	var pid int
+	waitUntil(t, "the console process", func() bool {
+		dirs, _ := os.ReadDir("/proc")
+		for _, d := range dirs {
+			n, err := strconv.Atoi(d.Name())
+			if err != nil {
+				continue
+			}
+			stat, err := os.ReadFile("/proc/" + d.Name() + "/stat")
+			if err != nil {
+				continue
+			}
+			// pid (comm) state ppid …: comm may hold spaces, so split after ")".
+			f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+			if len(f) > 1 && f[1] == strconv.Itoa(ppid) {
+				pid = n
+				return true
+			}
+		}
+		return false
+	})
+	return pid
 }
 
 func brokerEvents(url string) ([]agentwrit.AuditEvent, error) {

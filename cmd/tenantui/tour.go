@@ -112,11 +112,11 @@ var (
 )
 
 func newTourControl(ctx context.Context, c common, tenants []pipeline.Tenant, sess *session, now func() time.Time, events chan pipeline.Event) (*tourControl, error) {
-	t := &tourControl{ctx: ctx, ttl: c.ttlDuration(), tenants: tenants}
+	t := &tourControl{ctx: ctx, ttl: c.ttl, tenants: tenants}
 	t.mk = func(ttl time.Duration) (*pipeline.Runner, error) {
 		return pipeline.New(pipeline.Config{
 			App: sess.App, Admin: sess.Admin, NoAdminWhy: sess.NoAdminWhy, Tenants: tenants,
-			DataDir: c.data, ReportsDir: c.reports, TTL: int(ttl / time.Second), Seed: c.seed, Scale: c.scale,
+			DataDir: c.data, ReportsDir: c.reports, TTL: ttl, Seed: c.seed, Scale: c.scale,
 			Concurrency: c.concurrency, Now: now,
 			Emit: func(ev pipeline.Event) {
 				t.emitted.Add(1)
@@ -128,7 +128,7 @@ func newTourControl(ctx context.Context, c common, tenants []pipeline.Tenant, se
 		})
 	}
 	var err error
-	if t.r, err = t.mk(c.ttlDuration()); err != nil {
+	if t.r, err = t.mk(c.ttl); err != nil {
 		return nil, err
 	}
 	return t, nil
