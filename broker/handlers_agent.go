@@ -68,7 +68,10 @@ func (s *Server) handleChallenge(w http.ResponseWriter, r *http.Request) {
 	n := randHex(32)
 	now := s.now()
 	s.mu.Lock()
-	if len(s.nonces) >= 1024 {
+	// Prune expired nonces once the table grows, at most once a second: a
+	// sweep on every challenge would make registering n agents cost O(n²).
+	if len(s.nonces) >= 1024 && now.Sub(s.nonceSweep) >= time.Second {
+		s.nonceSweep = now
 		for k, v := range s.nonces {
 			if now.After(v.expiresAt) {
 				delete(s.nonces, k)

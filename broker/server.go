@@ -80,6 +80,7 @@ type Server struct {
 	appLimiter   *limiter
 
 	audit auditLog
+	sigs  sigCache // signatures already made or checked
 
 	mu       sync.RWMutex
 	apps     map[string]*app // by app_id
@@ -88,8 +89,10 @@ type Server struct {
 	appNames map[string]bool
 	launch   map[string]*launchToken
 	nonces   map[string]*nonce
-	agents   map[string]*agent // by SPIFFE ID
-	revoked  map[string]map[string]struct{}
+	// nonceSweep is when expired nonces were last pruned.
+	nonceSweep time.Time
+	agents     map[string]*agent // by SPIFFE ID
+	revoked    map[string]map[string]struct{}
 }
 
 // AppCredentials are the credentials of a newly registered app. ClientSecret
