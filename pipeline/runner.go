@@ -44,6 +44,7 @@ type Runner struct {
 	tenants []*tenantRun
 	seq     atomic.Int64
 	emitMu  sync.Mutex
+	dirs    dirSyncer // report directories' fsyncs, batched by RunAll
 
 	taskMu     sync.Mutex
 	taskTenant map[string]string // task id → tenant id, for the audit screen
@@ -152,7 +153,7 @@ func (r *Runner) storeFor(ctx context.Context, tr *tenantRun) (*Store, error) {
 	}
 	s, err := OpenStore(ctx, tr.t, StoreConfig{
 		DataDir: r.cfg.DataDir, ReportsDir: r.cfg.ReportsDir, Seed: r.cfg.Seed, Rows: rows,
-		Validator: r.cfg.App, Now: r.cfg.Now,
+		Validator: r.cfg.App, Now: r.cfg.Now, dirs: &r.dirs,
 		Emit: func(a Access) {
 			r.emit(Event{Kind: EventDecision, Tenant: a.Actor, Access: &a, Message: accessMessage(a)})
 		},
@@ -495,6 +496,7 @@ func (r *Runner) runTenant(ctx context.Context, tr *tenantRun) (err error) {
 // RunAll runs every tenant to completion with bounded concurrency and returns
 // the errors joined. Every agent is released.
 func (r *Runner) RunAll(ctx context.Context) error {
+	defer r.dirs.hold()()
 	many := len(r.tenants) > 16
 	return r.forEach(ctx, r.tenants, func(ctx context.Context, tr *tenantRun) error {
 		err := r.runTenant(ctx, tr)
