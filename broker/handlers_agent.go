@@ -70,11 +70,18 @@ func (s *Server) handleChallenge(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	// Prune expired nonces once the table grows, at most once a second: a
 	// sweep on every challenge would make registering n agents cost O(n²).
-	if len(s.nonces) >= 1024 && now.Sub(s.nonceSweep) >= time.Second {
+	// Spent launch tokens that have also expired go too: either way they
+	// can only be refused (as expired, then as unknown).
+	if len(s.nonces)+len(s.launch) >= 1024 && now.Sub(s.nonceSweep) >= time.Second {
 		s.nonceSweep = now
 		for k, v := range s.nonces {
 			if now.After(v.expiresAt) {
 				delete(s.nonces, k)
+			}
+		}
+		for k, v := range s.launch {
+			if v.consumed && now.After(v.expiresAt) {
+				delete(s.launch, k)
 			}
 		}
 	}

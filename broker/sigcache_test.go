@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The signature cache only ever answers for the exact token it saw: a token
@@ -52,5 +53,30 @@ func TestSignatureCacheExactTokenOnly(t *testing.T) {
 	h.s.sigs = sigCache{} // forgotten: verified the slow way, still valid
 	if _, err := h.s.verify(tok2); err != nil {
 		t.Fatalf("uncached valid token refused: %v", err)
+	}
+}
+
+// The periodic sweep drops expired nonces and spent, expired launch tokens,
+// and keeps launch tokens that were never used.
+func TestSweepSpentLaunchTokens(t *testing.T) {
+	h := newHarness(t, noLimits)
+	admin := h.adminToken()
+	spent := h.adminLaunch(admin, []string{"read:data:x"}, nil)
+	h.register(spent, "o", "t", "read:data:x")
+	unused := h.adminLaunch(admin, []string{"read:data:x"}, nil)
+	h.clock.Advance(31 * time.Second)
+	for range 1030 {
+		h.challenge()
+	}
+	h.s.mu.RLock()
+	_, spentKept := h.s.launch[spent]
+	_, unusedKept := h.s.launch[unused]
+	n := len(h.s.nonces)
+	h.s.mu.RUnlock()
+	if spentKept || !unusedKept {
+		t.Fatalf("after the sweep: spent token kept %v (want false), unused kept %v (want true)", spentKept, unusedKept)
+	}
+	if n != 1030 {
+		t.Fatalf("%d nonces, want the 1030 fresh ones", n)
 	}
 }
