@@ -19,7 +19,7 @@ import (
 func isTerminal(f *os.File) bool { return term.IsTerminal(f.Fd()) }
 
 // cmdConsole runs the interactive console.
-func cmdConsole(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func cmdConsole(ctx context.Context, args []string, stdout, stderr io.Writer) (retErr error) {
 	c, tenants, err := parseCommon("console", args, stderr, nil)
 	if err != nil {
 		return err
@@ -27,13 +27,21 @@ func cmdConsole(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if !isTerminal(os.Stdin) || !isTerminal(os.Stdout) {
 		return usageErr("not a terminal: the console needs an interactive TTY; for a headless run use `tenantui run`")
 	}
+	elog, err := c.openLog()
+	if err != nil {
+		return err
+	}
 	// Broker notices (a rate-limited login, say) go to stderr until the
 	// console owns the screen, then into its log.
 	var toConsole atomic.Pointer[chan pipeline.Event]
 	notify := func(msg string) {
 		if ch := toConsole.Load(); ch != nil {
+			ev := pipeline.Event{Kind: pipeline.EventInfo, Time: time.Now(), Message: msg}
+			if elog != nil {
+				elog.Write(ev)
+			}
 			select {
-			case *ch <- pipeline.Event{Kind: pipeline.EventInfo, Time: time.Now(), Message: msg}:
+			case *ch <- ev:
 			default: // never block the caller on a full log
 			}
 			return
@@ -42,13 +50,20 @@ func cmdConsole(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	sess, err := connect(ctx, c.broker, notify)
 	if err != nil {
+		closeLog(elog)
 		return err
 	}
 	defer sess.Close()
+	// Closed last, after the release on exit has emitted its events.
+	defer func() {
+		if err := closeLog(elog); err != nil && retErr == nil {
+			retErr = err
+		}
+	}()
 
 	uctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	con, err := newConsole(uctx, c, tenants, sess, nil)
+	con, err := newConsole(uctx, c, tenants, sess, nil, elog)
 	if err != nil {
 		return usageErr("%v", err)
 	}
@@ -89,20 +104,20 @@ type console struct {
 }
 
 // newConsole wires a runner to a console model for sess. The runner's events
-// flow to the model until ctx ends; with c.autoRenew, agents are renewed
+// flow to the model until ctx ends (and to elog, if not nil); with c.autoRenew, agents are renewed
 // before expiry until then too. now is the clock (nil: time.Now).
-func newConsole(ctx context.Context, c common, tenants []pipeline.Tenant, sess *session, now func() time.Time) (*console, error) {
+func newConsole(ctx context.Context, c common, tenants []pipeline.Tenant, sess *session, now func() time.Time, elog *pipeline.EventLog) (*console, error) {
 	events := make(chan pipeline.Event, 4096)
 	r, err := pipeline.New(pipeline.Config{
 		App: sess.App, Admin: sess.Admin, NoAdminWhy: sess.NoAdminWhy, Tenants: tenants,
 		DataDir: c.data, ReportsDir: c.reports, TTL: c.ttl, Seed: c.seed, Scale: c.scale,
 		Concurrency: c.concurrency, Now: now,
-		Emit: func(ev pipeline.Event) {
+		Emit: withLog(elog, func(ev pipeline.Event) {
 			select {
 			case events <- ev:
 			case <-ctx.Done():
 			}
-		},
+		}),
 	})
 	if err != nil {
 		return nil, err

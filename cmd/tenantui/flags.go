@@ -23,6 +23,7 @@ type common struct {
 	scale       float64
 	concurrency int
 	autoRenew   bool
+	log         string // --log: every event as JSON lines
 }
 
 func (c *common) register(fs *flag.FlagSet) {
@@ -35,6 +36,7 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.Float64Var(&c.scale, "scale", pipeline.DefaultScale, "bank/retail data size as a fraction of the sample's 2.4M/847K rows (0 < scale ≤ 1)")
 	fs.IntVar(&c.concurrency, "concurrency", 4, "tenants processed at once by run-all")
 	fs.BoolVar(&c.autoRenew, "auto-renew", false, "renew agents shortly before they expire")
+	fs.StringVar(&c.log, "log", "", "write every event to `FILE` as JSON lines (created or truncated)")
 }
 
 func (c *common) validate() error {
@@ -110,4 +112,16 @@ func parseCommon(name string, args []string, stderr io.Writer, extra func(*flag.
 	}
 	tenants, err := c.tenants()
 	return c, tenants, err
+}
+
+// openLog creates the --log file, if one was asked for (nil otherwise).
+func (c *common) openLog() (*pipeline.EventLog, error) {
+	if c.log == "" {
+		return nil, nil
+	}
+	l, err := pipeline.CreateEventLog(c.log)
+	if err != nil {
+		return nil, usageErr("--log: %s", oneLine(err.Error()))
+	}
+	return l, nil
 }

@@ -22,7 +22,7 @@ import (
 // agent's record). Near the limit the collector runs more often instead.
 const runMemoryLimit = 120 << 20
 
-func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) (retErr error) {
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(runMemoryLimit)
 	}
@@ -35,12 +35,24 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	notify := func(msg string) { fmt.Fprintln(stderr, "tenantui: "+msg) }
-	sess, err := connect(ctx, c.broker, notify)
+	elog, err := c.openLog()
 	if err != nil {
 		return err
 	}
+	notify := func(msg string) { fmt.Fprintln(stderr, "tenantui: "+msg) }
+	sess, err := connect(ctx, c.broker, notify)
+	if err != nil {
+		closeLog(elog)
+		return err
+	}
 	defer sess.Close()
+	// Closed after every other deferred step (the release of any agent left)
+	// has emitted its events; a write error fails the run.
+	defer func() {
+		if err := closeLog(elog); err != nil && retErr == nil {
+			retErr = err
+		}
+	}()
 
 	var out eventSink
 	if *jsonOut {
@@ -51,7 +63,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	r, err := pipeline.New(pipeline.Config{
 		App: sess.App, Admin: sess.Admin, NoAdminWhy: sess.NoAdminWhy, Tenants: tenants,
 		DataDir: c.data, ReportsDir: c.reports, TTL: c.ttl, Seed: c.seed, Scale: c.scale,
-		Concurrency: c.concurrency, Emit: out.event,
+		Concurrency: c.concurrency, Emit: withLog(elog, out.event),
 	})
 	if err != nil {
 		return usageErr("%v", err)
@@ -112,6 +124,28 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return failErr("audit hash chain is broken")
 	}
 	out.done()
+	return nil
+}
+
+// withLog also writes every event to l, when there is one.
+func withLog(l *pipeline.EventLog, emit func(pipeline.Event)) func(pipeline.Event) {
+	if l == nil {
+		return emit
+	}
+	return func(ev pipeline.Event) {
+		l.Write(ev)
+		emit(ev)
+	}
+}
+
+// closeLog closes the event log; a write error fails the command.
+func closeLog(l *pipeline.EventLog) error {
+	if l == nil {
+		return nil
+	}
+	if err := l.Close(); err != nil {
+		return failErr("%s", oneLine(err.Error()))
+	}
 	return nil
 }
 
