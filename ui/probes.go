@@ -322,9 +322,11 @@ type matrixState struct {
 func (s matrixState) lines(st Styles, spin string, inner, rows int) []string {
 	switch {
 	case s.pending:
-		return []string{spin + " probing every actor × target × operation…"}
+		return []string{spin + " probing every actor × target × operation (beyond 64 tenants: a sample)…"}
 	case s.err != "":
 		return append([]string{st.Error.Render("ERROR")}, wrapStyled(st.Error, s.err, inner)...)
+	case s.res.Sampled:
+		return s.sampledLines(st, inner, rows)
 	}
 	ts := s.res.Tenants
 	n := len(ts)

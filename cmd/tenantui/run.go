@@ -29,7 +29,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) (retEr
 	var jsonOut, matrix, audit *bool
 	c, tenants, err := parseCommon("run", args, stderr, func(fs *flag.FlagSet) {
 		jsonOut = fs.Bool("json", false, "print one JSON object per event instead of the transcript")
-		matrix = fs.Bool("matrix", false, "also probe every actor × target × read/write")
+		matrix = fs.Bool("matrix", false, "also probe every actor × target × read/write (beyond 64 tenants: each actor's own tenant and 3 others, seeded)")
 		audit = fs.Bool("audit", false, "print the run's audit trail and verify its hash chain")
 	})
 	if err != nil {
@@ -320,6 +320,10 @@ func (t *transcript) isolation(res pipeline.IsolationResult) {
 }
 
 func (t *transcript) matrix(m pipeline.MatrixResult) {
+	if m.Sampled {
+		t.sampledMatrix(m)
+		return
+	}
 	n := len(m.Tenants)
 	width := 10
 	for _, id := range m.Tenants {
@@ -342,6 +346,32 @@ func (t *transcript) matrix(m pipeline.MatrixResult) {
 		fmt.Fprintln(t.w)
 	}
 	fmt.Fprintf(t.w, "%d probes, %d decided wrongly (R/W allowed, -/- denied)\n", len(m.Probes), m.Failures)
+}
+
+// sampledMatrix prints one line per actor: its own tenant, then the others
+// it was sampled against, each with the store's R/W decisions.
+func (t *transcript) sampledMatrix(m pipeline.MatrixResult) {
+	k := m.SampleK
+	width := 8
+	for _, id := range m.Tenants {
+		width = max(width, len(id)+2)
+	}
+	fmt.Fprintln(t.w)
+	fmt.Fprintf(t.w, "── Isolation Matrix, sampled: each actor × its own tenant + %d others (seed %d), R/W as decided by the store ──\n", k, m.Seed)
+	for ai, actor := range m.Tenants {
+		fmt.Fprintf(t.w, "%-*s", width, actor)
+		for s := range k + 1 {
+			r, w := m.Probes[(ai*(k+1)+s)*2], m.Probes[(ai*(k+1)+s)*2+1]
+			target := r.Target
+			if s == 0 {
+				target = "own"
+			}
+			fmt.Fprintf(t.w, "  %s %s %s", target, mark(r.Store.Allowed, "R"), mark(w.Store.Allowed, "W"))
+		}
+		fmt.Fprintln(t.w)
+	}
+	fmt.Fprintf(t.w, "%s probes (sampled of %s), %d decided wrongly (R/W allowed, -/- denied)\n",
+		groupInt(len(m.Probes)), groupInt(2*len(m.Tenants)*len(m.Tenants)), m.Failures)
 }
 
 func mark(ok bool, s string) string {
@@ -400,7 +430,11 @@ func (j *jsonSink) isolation(r pipeline.IsolationResult) {
 	j.write(map[string]any{"kind": "isolation_result", "passed": r.Passed, "checks": len(r.Checks)})
 }
 func (j *jsonSink) matrix(m pipeline.MatrixResult) {
-	j.write(map[string]any{"kind": "matrix_result", "probes": len(m.Probes), "failures": m.Failures})
+	v := map[string]any{"kind": "matrix_result", "probes": len(m.Probes), "failures": m.Failures, "sampled": m.Sampled}
+	if m.Sampled {
+		v["sample_k"], v["seed"] = m.SampleK, m.Seed
+	}
+	j.write(v)
 }
 func (j *jsonSink) audit(r pipeline.AuditResult) {
 	for _, e := range r.Entries {
