@@ -24,6 +24,16 @@ type KeyMap struct {
 	LogUp       key.Binding
 	LogDown     key.Binding
 	Close       key.Binding
+	Home        key.Binding // first tenant (first row on the audit screen)
+	End         key.Binding // last tenant (last row on the audit screen)
+	FilterOpen  key.Binding
+	Focus       key.Binding // tenant list or log: which one pgup/pgdn page
+	PageUp      key.Binding // the tenant list, when it has the focus
+	PageDown    key.Binding
+
+	// Tenant filter (while typing a query).
+	FilterAccept key.Binding
+	FilterClear  key.Binding
 
 	// Cross-tenant form.
 	FieldPrev key.Binding
@@ -74,6 +84,15 @@ func DefaultKeyMap() KeyMap {
 		LogUp:       b([]string{"pgup", "K"}, "pgup", "log back"),
 		LogDown:     b([]string{"pgdown", "J"}, "pgdn", "log forward"),
 		Close:       b([]string{"esc"}, "esc", "close panel"),
+		Home:        b([]string{"home"}, "home", "first tenant"),
+		End:         b([]string{"end"}, "end", "last tenant"),
+		FilterOpen:  b([]string{"/"}, "/", "filter tenants"),
+		Focus:       b([]string{"tab"}, "tab", "focus list/log"),
+		PageUp:      b([]string{"pgup"}, "pgup", "page up"),
+		PageDown:    b([]string{"pgdown"}, "pgdn", "page down"),
+
+		FilterAccept: b([]string{"enter"}, "enter", "keep selection"),
+		FilterClear:  b([]string{"esc"}, "esc", "clear filter"),
 
 		FieldPrev: b([]string{"left", "shift+tab", "h"}, "←/shift+tab", "previous field"),
 		FieldNext: b([]string{"right", "tab", "l"}, "→/tab", "next field"),
@@ -102,7 +121,8 @@ func DefaultKeyMap() KeyMap {
 func (k KeyMap) forMode(md mode) KeyMap {
 	main := md == modeMain
 	for _, b := range []*key.Binding{&k.Up, &k.Down, &k.Step, &k.RunAll, &k.Cross, &k.Isolation, &k.Matrix,
-		&k.Renew, &k.Release, &k.Revoke, &k.Delegate, &k.OverCeiling, &k.Audit, &k.Preview, &k.LogUp, &k.LogDown, &k.Close} {
+		&k.Renew, &k.Release, &k.Revoke, &k.Delegate, &k.OverCeiling, &k.Audit, &k.Preview, &k.LogUp, &k.LogDown, &k.Close,
+		&k.Home, &k.End, &k.FilterOpen, &k.Focus, &k.PageUp, &k.PageDown} {
 		b.SetEnabled(main)
 	}
 	cross := md == modeCross
@@ -134,10 +154,10 @@ func (k KeyMap) ShortHelp() []key.Binding {
 // FullHelp is the help shown by "?" (help.KeyMap).
 func (k KeyMap) FullHelp() [][]key.Binding {
 	return [][]key.Binding{
-		{k.Up, k.Down, k.Step, k.RunAll, k.Preview},
+		{k.Up, k.Down, k.Home, k.End, k.FilterOpen, k.Step, k.RunAll, k.Preview},
 		{k.Cross, k.Isolation, k.Matrix, k.OverCeiling, k.Delegate},
 		{k.Renew, k.Release, k.Revoke, k.Audit},
-		{k.LogUp, k.LogDown, k.Close, k.Help, k.Quit},
+		{k.Focus, k.LogUp, k.LogDown, k.Close, k.Help, k.Quit},
 		{k.FieldPrev, k.FieldNext, k.ValuePrev, k.ValueNext, k.Run, k.Released, k.Cancel},
 		{k.MenuUp, k.MenuDown, k.Choose},
 		{k.Filter, k.FilterValue, k.ScrollUp, k.ScrollDown, k.Back},

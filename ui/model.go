@@ -139,6 +139,7 @@ type Model struct {
 	width, height int
 	mode          mode
 	showHelp      bool
+	focusList     bool // pgup/pgdn page the tenant list (else the log); tab switches
 
 	tp     tenantsPane
 	log    logPane
@@ -436,6 +437,9 @@ func (m Model) handleKey(k tea.KeyPressMsg) (Model, tea.Cmd) {
 		}
 		return m, nil
 	}
+	if m.mode == modeMain && m.tp.filter.active && k.String() != "ctrl+c" {
+		return m.filterKey(k) // typing a query: q, ? and the rest are text
+	}
 	switch {
 	case key.Matches(k, m.km.Quit):
 		return m.quit()
@@ -480,6 +484,7 @@ func (m Model) mainKey(k tea.KeyPressMsg) (Model, tea.Cmd) {
 			m.log.back = 0
 			m.touch(&m.ver.log)
 		}
+	case m.listKey(k):
 	case key.Matches(k, km.LogUp):
 		m.log.scroll(-max(m.logRows()-1, 1), m.logRows())
 		m.touch(&m.ver.log)

@@ -648,7 +648,7 @@ func TestThousandTenantsKeepSelectionVisible(t *testing.T) {
 	for range 25 {
 		m = update(t, m, keyPress("down"))
 	}
-	wantScreen(t, m, "▶ t0025", "–26 of 1000")
+	wantScreen(t, m, "▶ t0025", "–26 of 1,000")
 	for range 25 {
 		m = update(t, m, keyPress("up"))
 	}
@@ -656,7 +656,7 @@ func TestThousandTenantsKeepSelectionVisible(t *testing.T) {
 	m.tp.sel = 999
 	m.tp.scrollTo(m.tenantRows())
 	m.touch(&m.ver.tenants)
-	wantScreen(t, m, "▶ t0999", "of 1000")
+	wantScreen(t, m, "▶ t0999", "of 1,000")
 }
 
 func manyTenants(n int) []pipeline.Tenant {

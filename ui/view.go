@@ -86,11 +86,13 @@ func (m *Model) layout() layout {
 	w, h := m.width, m.height
 	l := layout{wide: w >= wideWidth, bodyH: h - 3, midH: 8, stepH: 8}
 	n := max(len(m.tp.tenants), 1)
+	// Tall terminals give the tenant list half the body (it used to stop at
+	// 12 rows); up to 12 rows the split is as it always was.
 	var rows int
 	if l.wide {
-		rows = clamp(l.bodyH/3-3, 3, 12)
+		rows = max(clamp(l.bodyH/3-3, 3, 12), l.bodyH/2-3)
 	} else {
-		rows = clamp(l.bodyH-16, 3, 12)
+		rows = max(clamp(l.bodyH-16, 3, 12), (l.bodyH-8)/2-3)
 	}
 	l.tenantsH = min(n, rows) + 3
 	below := l.bodyH - l.tenantsH
@@ -166,8 +168,12 @@ func (m Model) body(l layout, now time.Time) []string {
 		if m.tableRunning {
 			tspin = spin
 		}
-		out = append(out, c.tenants.get(memoKey{a: m.ver.tenants, w: w, h: l.tenantsH, s: tspin}, func() []string {
-			return m.tp.view(w, l.tenantsH, m.st, tspin, now)
+		focus := 0
+		if m.focusList {
+			focus = 1
+		}
+		out = append(out, c.tenants.get(memoKey{a: m.ver.tenants, w: w, h: l.tenantsH, k: focus, s: tspin}, func() []string {
+			return m.tp.view(w, l.tenantsH, m.st, tspin, now, m.focusList)
 		})...)
 		if l.wide {
 			left := m.cardBox(l.leftW, l.midH, now)
