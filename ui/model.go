@@ -162,6 +162,7 @@ type Model struct {
 	animating    bool   // something on screen shows the spinner
 	tableRunning bool   // the tenants table shows a running stage
 	runAll       bool
+	prog         runProgress // the latest run-all (progress.go)
 
 	refreshing, refreshAgain bool
 	eventsDone               bool
@@ -278,10 +279,11 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case runAllDoneMsg:
 		m.done(msg.snap)
 		m.runAll = false
+		m.prog.finish(m.now(), m.tp.states)
 		if msg.err != nil {
-			m.fail("run all", msg.err)
+			m.fail("run all ("+m.prog.completion()+")", msg.err)
 		} else {
-			m.setStatus(fmt.Sprintf("all %d tenants ran through release", len(m.tp.tenants)), false)
+			m.setStatus(m.prog.completion(), false)
 		}
 	case probeDoneMsg:
 		m.done(msg.snap)
@@ -522,6 +524,7 @@ func (m Model) mainKey(k tea.KeyPressMsg) (Model, tea.Cmd) {
 			return m, nil
 		}
 		m.runAll = true
+		m.prog.start(len(m.tp.tenants), m.now())
 		return m, m.call(fmt.Sprintf("running all %d tenants…", len(m.tp.tenants)), runAllCmd(m.ctrl))
 	case key.Matches(k, km.Cross):
 		m.form.open(i, len(m.tp.tenants))
@@ -742,6 +745,11 @@ func (m *Model) onEvents(evs ...pipeline.Event) tea.Cmd {
 		}
 		if m.tp.applyEvent(ev) {
 			m.touch(&m.ver.tenants)
+		}
+		if m.prog.active {
+			if i, ok := m.tp.index[ev.Tenant]; ok {
+				m.prog.apply(ev, i)
+			}
 		}
 		switch ev.Kind {
 		case pipeline.EventDecision, pipeline.EventDelegated, pipeline.EventInfo:

@@ -391,6 +391,8 @@ func (m Model) statusLine(w int) string {
 	right = st.Muted.Render("  " + right + " ")
 	var left string
 	switch {
+	case m.prog.active:
+		left = " " + m.prog.line(st, m.now(), w)
 	case m.busy > 0:
 		left = " " + m.spin.View() + " " + st.Status.Render(m.busyLabel)
 	case m.statusErr:
