@@ -163,6 +163,7 @@ type Model struct {
 	tableRunning bool   // the tenants table shows a running stage
 	runAll       bool
 	prog         runProgress // the latest run-all (progress.go)
+	stale        staleSet    // panes to redraw at the next spinner frame (touchBusy)
 
 	refreshing, refreshAgain bool
 	eventsDone               bool
@@ -279,6 +280,7 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case runAllDoneMsg:
 		m.done(msg.snap)
 		m.runAll = false
+		m.flushStale()
 		m.prog.finish(m.now(), m.tp.states)
 		if msg.err != nil {
 			m.fail("run all ("+m.prog.completion()+")", msg.err)
@@ -395,12 +397,13 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, tick(m.gen)
 
 	case spinner.TickMsg:
+		refresh := m.flushStale()
 		if !m.animating {
 			m.spinning = false // let the chain die
-			return m, nil
+			return m, refresh
 		}
 		m.spin, cmd = m.spin.Update(msg)
-		return m, cmd
+		return m, tea.Batch(cmd, refresh)
 	}
 	m.tableRunning = m.tp.anyRunning()
 	m.animating = m.busy > 0 || m.tableRunning || m.pending()
@@ -729,7 +732,7 @@ func (m *Model) applySnapshot(snap snapshot) {
 	}
 	m.tp.applySnapshot(snap, m.now())
 	m.tp.scrollTo(m.tenantRows())
-	m.touch(&m.ver.tenants)
+	m.touchBusy(paneTenants)
 }
 
 // onEvent logs an event, records stage decisions and refreshes the states
@@ -740,11 +743,11 @@ func (m *Model) onEvents(evs ...pipeline.Event) tea.Cmd {
 		if e, ok := entryFor(ev); ok {
 			if e.tag != tagError || !m.recentError(ev.Err) {
 				m.log.add(e)
-				m.touch(&m.ver.log)
+				m.touchBusy(paneLog)
 			}
 		}
 		if m.tp.applyEvent(ev) {
-			m.touch(&m.ver.tenants)
+			m.touchBusy(paneTenants)
 		}
 		if m.prog.active {
 			if i, ok := m.tp.index[ev.Tenant]; ok {
@@ -759,7 +762,7 @@ func (m *Model) onEvents(evs ...pipeline.Event) tea.Cmd {
 	}
 	cmds := []tea.Cmd{waitForEvent(m.events)}
 	if refresh {
-		cmds = append(cmds, m.requestRefresh())
+		cmds = append(cmds, m.refreshBusy())
 	}
 	return tea.Batch(cmds...)
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"charm.land/bubbles/v2/progress"
+	tea "charm.land/bubbletea/v2"
 
 	"github.com/tenantui/tenantui/pipeline"
 )
@@ -112,4 +113,59 @@ func seconds(d time.Duration) string {
 	}
 	d = d.Round(time.Second)
 	return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
+}
+
+// staleSet is the panes whose redraw waits for the next spinner frame.
+type staleSet uint8
+
+const (
+	paneTenants staleSet = 1 << iota
+	paneLog
+	snapshotDue // a snapshot was asked for (refreshBusy)
+)
+
+// touchBusy marks a pane's state as changed. While run-all runs, a thousand
+// tenants send events by the thousand a second, and redrawing the tenants
+// table and the log for every batch cost the console a third of its CPU: the
+// redraw then waits for the next spinner frame (about 12 a second; the
+// progress line itself is drawn every time).
+func (m *Model) touchBusy(p staleSet) {
+	if m.runAll {
+		m.stale |= p
+		return
+	}
+	m.touchPane(p)
+}
+
+// refreshBusy asks for a snapshot, or, while run-all runs, at the next
+// spinner frame: copying a thousand tenants' states for every event batch
+// cost as much as drawing them.
+func (m *Model) refreshBusy() tea.Cmd {
+	if m.runAll {
+		m.stale |= snapshotDue
+		return nil
+	}
+	return m.requestRefresh()
+}
+
+// flushStale redraws the panes touchBusy deferred and returns the snapshot
+// request refreshBusy deferred, if any (the end of run-all brings its own
+// snapshot, so it may drop it).
+func (m *Model) flushStale() tea.Cmd {
+	st := m.stale
+	m.stale = 0
+	m.touchPane(st)
+	if st&snapshotDue != 0 {
+		return m.requestRefresh()
+	}
+	return nil
+}
+
+func (m *Model) touchPane(p staleSet) {
+	if p&paneTenants != 0 {
+		m.touch(&m.ver.tenants)
+	}
+	if p&paneLog != 0 {
+		m.touch(&m.ver.log)
+	}
 }

@@ -98,3 +98,30 @@ func TestRunAllProgressGolden(t *testing.T) {
 }
 
 func itoa(n int) string { return thousands(n) }
+
+// During run-all the table and the log are redrawn at spinner frames, not
+// for every event; the end of the run redraws them at once.
+func TestRunAllRedrawsAtFrames(t *testing.T) {
+	m, _, _ := newTestModel(t, 100, 30)
+	m = update(t, m, keyPress("a"))
+	tv, lv := m.ver.tenants, m.ver.log
+	m = update(t, m, eventMsg(pipeline.Event{Kind: pipeline.EventStageStarted, Tenant: "bank", Stage: pipeline.StageCreate, Time: t0}))
+	m = update(t, m, eventMsg(pipeline.Event{Kind: pipeline.EventStageFinished, Tenant: "bank", Stage: pipeline.StageCreate, Time: t0}))
+	if m.ver.tenants != tv || m.ver.log != lv || m.stale != paneTenants|paneLog|snapshotDue {
+		t.Fatalf("redrawn for an event during run-all (stale %b)", m.stale)
+	}
+	nm, cmd := m.Update(m.spin.Tick())
+	m = nm.(Model)
+	if m.ver.tenants == tv || m.ver.log == lv || m.stale != 0 {
+		t.Fatal("not redrawn at the spinner frame")
+	}
+	if !m.refreshing || cmd == nil {
+		t.Fatal("the deferred snapshot was not asked for at the spinner frame")
+	}
+	tv = m.ver.tenants
+	m = update(t, m, runAllDoneMsg{})
+	m = update(t, m, eventMsg(pipeline.Event{Kind: pipeline.EventStageStarted, Tenant: "bank", Stage: pipeline.StageExtract, Time: t0}))
+	if m.ver.tenants == tv {
+		t.Fatal("not redrawn after run-all")
+	}
+}
