@@ -55,6 +55,10 @@ type KeyMap struct {
 	ScrollUp    key.Binding
 	ScrollDown  key.Binding
 	Back        key.Binding
+	Oldest      key.Binding
+	Newest      key.Binding
+	TypeFilter  key.Binding // type the focused filter's value
+	Refresh     key.Binding
 
 	// Everywhere.
 	Help key.Binding
@@ -111,6 +115,10 @@ func DefaultKeyMap() KeyMap {
 		ScrollUp:    b([]string{"up", "k", "pgup"}, "↑", "scroll up"),
 		ScrollDown:  b([]string{"down", "j", "pgdown"}, "↓", "scroll down"),
 		Back:        b([]string{"esc"}, "esc", "back"),
+		Oldest:      b([]string{"home"}, "home", "oldest"),
+		Newest:      b([]string{"end"}, "end", "newest"),
+		TypeFilter:  b([]string{"/"}, "/", "type filter"),
+		Refresh:     b([]string{"r"}, "r", "refresh"),
 
 		Help: b([]string{"?"}, "?", "help"),
 		Quit: b([]string{"q", "ctrl+c"}, "q", "quit"),
@@ -135,7 +143,8 @@ func (k KeyMap) forMode(md mode) KeyMap {
 		b.SetEnabled(revoke)
 	}
 	audit := md == modeAudit
-	for _, b := range []*key.Binding{&k.Filter, &k.FilterValue, &k.ScrollUp, &k.ScrollDown, &k.Back} {
+	for _, b := range []*key.Binding{&k.Filter, &k.FilterValue, &k.ScrollUp, &k.ScrollDown, &k.Back,
+		&k.Oldest, &k.Newest, &k.TypeFilter, &k.Refresh} {
 		b.SetEnabled(audit)
 	}
 	return k
@@ -160,6 +169,6 @@ func (k KeyMap) FullHelp() [][]key.Binding {
 		{k.Focus, k.LogUp, k.LogDown, k.Close, k.Help, k.Quit},
 		{k.FieldPrev, k.FieldNext, k.ValuePrev, k.ValueNext, k.Run, k.Released, k.Cancel},
 		{k.MenuUp, k.MenuDown, k.Choose},
-		{k.Filter, k.FilterValue, k.ScrollUp, k.ScrollDown, k.Back},
+		{k.Filter, k.FilterValue, k.TypeFilter, k.ScrollUp, k.ScrollDown, k.Oldest, k.Newest, k.Refresh, k.Back},
 	}
 }

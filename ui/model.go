@@ -394,7 +394,7 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			m.tp.recount(now) // an agent just expired: the table shows it
 			m.touch(&m.ver.tenants)
 		}
-		return m, tick(m.gen)
+		return m, tea.Batch(tick(m.gen), m.auditAutoRefresh())
 
 	case spinner.TickMsg:
 		refresh := m.flushStale()
@@ -442,8 +442,13 @@ func (m Model) handleKey(k tea.KeyPressMsg) (Model, tea.Cmd) {
 		}
 		return m, nil
 	}
-	if m.mode == modeMain && m.tp.filter.active && k.String() != "ctrl+c" {
-		return m.filterKey(k) // typing a query: q, ? and the rest are text
+	if k.String() != "ctrl+c" { // typing a query: q, ? and the rest are text
+		switch {
+		case m.mode == modeMain && m.tp.filter.active:
+			return m.filterKey(k)
+		case m.mode == modeAudit && m.audit.typing:
+			return m.auditKey(k)
+		}
 	}
 	switch {
 	case key.Matches(k, m.km.Quit):
@@ -650,6 +655,10 @@ func (m Model) revokeKey(k tea.KeyPressMsg) (Model, tea.Cmd) {
 func (m Model) auditKey(k tea.KeyPressMsg) (Model, tea.Cmd) {
 	km := m.km
 	rows := m.auditRows()
+	if used, cmd := m.auditMoreKey(k); used { // audit_keys.go
+		m.touch(&m.ver.audit)
+		return m, cmd
+	}
 	switch {
 	case key.Matches(k, km.Back):
 		m.setMode(modeMain)
