@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"fmt"
 	"strings"
 
 	"charm.land/bubbles/v2/key"
@@ -149,15 +150,71 @@ func (m *Model) listKey(k tea.KeyPressMsg) bool {
 	case key.Matches(k, km.End):
 		m.tp.moveTo(m.tp.count()-1, rows)
 	case key.Matches(k, km.Focus):
-		m.focusList = !m.focusList
+		m.focus = m.nextFocus()
 		m.touch(&m.ver.log)
-	case m.focusList && key.Matches(k, km.PageUp):
+		m.touch(&m.ver.detail)
+	case m.focus == focusList && key.Matches(k, km.PageUp):
 		m.tp.move(-max(rows-1, 1), rows)
-	case m.focusList && key.Matches(k, km.PageDown):
+	case m.focus == focusList && key.Matches(k, km.PageDown):
 		m.tp.move(max(rows-1, 1), rows)
+	case m.focus == focusDetail && m.detail != detailNone && key.Matches(k, km.PageUp, km.PageDown):
+		d := max(m.detailRows()-1, 1)
+		if key.Matches(k, km.PageUp) {
+			d = -d
+		}
+		m.detailOff = max(m.detailOff+d, 0) // clamped when drawn
+		m.touch(&m.ver.detail)
+		return true
 	default:
 		return false
 	}
 	m.touch(&m.ver.tenants)
 	return true
+}
+
+// paneFocus is the pane pgup/pgdn page on the main screen.
+type paneFocus int
+
+const (
+	focusLog    paneFocus = iota // the default, as before there was a focus
+	focusList                    // the tenant list
+	focusDetail                  // the open detail pane (probe, matrix, preview…)
+)
+
+// nextFocus is the focus after tab: log → list → detail (when one is open)
+// → log.
+func (m *Model) nextFocus() paneFocus {
+	switch m.focus {
+	case focusLog:
+		return focusList
+	case focusList:
+		if m.detail != detailNone {
+			return focusDetail
+		}
+	}
+	return focusLog
+}
+
+// detailRows is roughly how many lines the detail pane shows (for paging).
+func (m *Model) detailRows() int {
+	l := m.layout()
+	return max(l.bottomH-2, 1)
+}
+
+// scrollDetail windows a detail pane that overflows its rows: the lines from
+// detailOff (clamped), and a note saying what is hidden and how to see it.
+func (m Model) scrollDetail(title, note string, lines []string, rows int) (string, string, []string) {
+	if rows <= 0 || len(lines) <= rows {
+		return title, note, lines
+	}
+	off := min(m.detailOff, len(lines)-rows)
+	below := len(lines) - rows - off
+	hint := fmt.Sprintf("↑%d ↓%d", off, below)
+	if m.focus == focusDetail {
+		title = "▸ " + title
+		hint += " pgup/pgdn"
+	} else {
+		hint += " tab"
+	}
+	return title, m.st.Warn.Render(hint), lines[off : off+rows]
 }

@@ -98,7 +98,7 @@ func TestFocusPaging(t *testing.T) {
 	}
 	rows := m.tenantRows()
 	m = typeKeys(t, m, "tab", "pgdown")
-	if !m.focusList || m.tp.sel != rows-1 || m.log.back != 0 {
+	if m.focus != focusList || m.tp.sel != rows-1 || m.log.back != 0 {
 		t.Fatalf("list focus: sel %d (want %d), log back %d", m.tp.sel, rows-1, m.log.back)
 	}
 	wantScreen(t, m, "▸ Tenants (1,000)")
@@ -107,7 +107,7 @@ func TestFocusPaging(t *testing.T) {
 		t.Fatalf("pgdown pgup: sel %d, want %d", m.tp.sel, rows-1)
 	}
 	m = typeKeys(t, m, "tab", "pgup")
-	if m.focusList || m.tp.sel != rows-1 || m.log.back == 0 {
+	if m.focus != focusLog || m.tp.sel != rows-1 || m.log.back == 0 {
 		t.Fatalf("log focus: sel %d, log back %d", m.tp.sel, m.log.back)
 	}
 	if strings.Contains(plain(m), "▸ Tenants") {

@@ -139,7 +139,8 @@ type Model struct {
 	width, height int
 	mode          mode
 	showHelp      bool
-	focusList     bool // pgup/pgdn page the tenant list (else the log); tab switches
+	focus         paneFocus // which pane pgup/pgdn page; tab cycles (filter.go)
+	detailOff     int       // first line of the detail pane shown, when it overflows
 
 	tp     tenantsPane
 	log    logPane
@@ -440,6 +441,10 @@ func (m Model) handleKey(k tea.KeyPressMsg) (Model, tea.Cmd) {
 		if k.String() == "ctrl+c" {
 			return m, tea.Quit // second ctrl+c: do not wait for the release
 		}
+		return m, nil
+	}
+	if m.showHelp && k.Code == tea.KeyEscape && m.mode != modeMain {
+		m.showHelp = false // esc closes the help first, whatever screen is under it
 		return m, nil
 	}
 	if k.String() != "ctrl+c" { // typing a query: q, ? and the rest are text
@@ -833,6 +838,7 @@ func (m *Model) setMode(md mode) {
 
 func (m *Model) showDetail(d detailKind) {
 	m.detail = d
+	m.detailOff = 0
 	m.touch(&m.ver.detail)
 }
 

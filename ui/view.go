@@ -168,12 +168,9 @@ func (m Model) body(l layout, now time.Time) []string {
 		if m.tableRunning {
 			tspin = spin
 		}
-		focus := 0
-		if m.focusList {
-			focus = 1
-		}
-		out = append(out, c.tenants.get(memoKey{a: m.ver.tenants, w: w, h: l.tenantsH, k: focus, s: tspin}, func() []string {
-			return m.tp.view(w, l.tenantsH, m.st, tspin, now, m.focusList)
+		focus := m.focus == focusList
+		out = append(out, c.tenants.get(memoKey{a: m.ver.tenants, w: w, h: l.tenantsH, k: int(m.focus), s: tspin}, func() []string {
+			return m.tp.view(w, l.tenantsH, m.st, tspin, now, focus)
 		})...)
 		if l.wide {
 			left := m.cardBox(l.leftW, l.midH, now)
@@ -266,6 +263,7 @@ func (m Model) detailAndLog(w, h int, spin string) []string {
 	if h-want >= 3 {
 		return append(box(m.st, title, note, lines, w, want), logBox(h-want)...)
 	}
+	title, note, lines = m.scrollDetail(title, note, lines, h-2) // filter.go
 	return box(m.st, title, note, lines, w, h)
 }
 
@@ -298,7 +296,7 @@ func (m Model) renderDetail(kind detailKind, inner, h int, spin string) (string,
 	i := m.tp.selected()
 	switch kind {
 	case detailForm:
-		return "Cross-tenant attempt", st.Muted.Render("pick, then enter"), m.form.lines(st, m.tp.tenants, m.km, inner)
+		return "Cross-tenant attempt", st.Muted.Render("pick, then enter"), m.form.lines(st, m.tp.tenants, m.km, inner, h-2)
 	case detailMenu:
 		t := ""
 		if m.menu.tenant < len(m.tp.tenants) {
