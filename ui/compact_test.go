@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -59,4 +60,17 @@ func TestDetailScrollsAt80x24(t *testing.T) {
 	if m.focus != focusLog {
 		t.Fatalf("focus %v, want the log", m.focus)
 	}
+}
+
+// With a thousand tenants at 80×24 the table yields two rows to the form, so
+// the form still shows every hint, and the selected tenant stays in view.
+func TestFormFitsWithManyTenants(t *testing.T) {
+	m := thousandModel(t, 80, 24)
+	m = typeKeys(t, m, "down", "down", "down", "down", "x")
+	wantScreen(t, m, "acting agent", "u use released token", "esc cancel", "▶ t0004")
+	if s := plain(m); regexp.MustCompile(`↑\d+ ↓\d+`).MatchString(s) {
+		t.Fatalf("the form scrolls:\n%s", s)
+	}
+	m = typeKeys(t, m, "esc")
+	wantScreen(t, m, "▶ t0004")
 }

@@ -3,12 +3,15 @@ package ui
 import (
 	"fmt"
 	"strings"
+
+	"github.com/tenantui/tenantui/pipeline"
 )
 
-// sampledLines renders a sampled matrix (more than 64 tenants): one row per
-// actor, its own tenant first and then the tenants it was sampled against,
-// each with the store's read and write decisions.
-func (s matrixState) sampledLines(st Styles, inner, rows int) []string {
+// sampledLines renders a sampled matrix (more than 64 tenants): what it is
+// and its outcome first, then one row per actor, its own tenant first and
+// then the tenants it was sampled against, each with the store's read and
+// write decisions.
+func (s matrixState) sampledLines(st Styles, inner int) []string {
 	r := s.res
 	k := r.SampleK
 	n := len(r.Tenants)
@@ -17,13 +20,15 @@ func (s matrixState) sampledLines(st Styles, inner, rows int) []string {
 		idW = max(idW, min(len(t), 14))
 	}
 	out := []string{st.ColHeader.Render(ansiTrunc(fmt.Sprintf("SAMPLED: each actor × its own tenant + %d others (seed %d)", k, r.Seed), inner))}
-	fixed := 2 // header, summary
-	legend := rows >= 6
-	if legend {
-		fixed++
+	sum := fmt.Sprintf("%s probes, sampled (the full matrix: %s) · ", thousands(len(r.Probes)), thousands(2*n*n))
+	if r.Failures == 0 {
+		out = append(out, ansiTrunc(st.Muted.Render(sum)+st.Pass.Render("0 failures"), inner))
+	} else {
+		out = append(out, ansiTrunc(st.Muted.Render(sum)+st.Fail.Render(fmt.Sprintf("%d FAILURES", r.Failures)), inner))
 	}
-	showRows := min(n, max(rows-fixed, 1))
-	for a := range showRows {
+	out = append(out, st.Muted.Render(ansiTrunc("R read · W write · ✓ ALLOW · ✗ DENY (store) · ! unexpected", inner)))
+	// Every actor: the detail pane scrolls (tab, then pgup/pgdn).
+	for a := range n {
 		var b strings.Builder
 		b.WriteString(st.Strong.Render(pad(truncMiddle(r.Tenants[a], idW), idW)))
 		for t := range k + 1 {
@@ -40,18 +45,6 @@ func (s matrixState) sampledLines(st Styles, inner, rows int) []string {
 		}
 		out = append(out, ansiTrunc(b.String(), inner))
 	}
-	if showRows < n {
-		out[len(out)-1] = st.Muted.Render(fmt.Sprintf("… %s more actors (run --matrix prints them all)", thousands(n-showRows+1)))
-	}
-	sum := fmt.Sprintf("%s probes, sampled (the full matrix: %s) · ", thousands(len(r.Probes)), thousands(2*n*n))
-	if r.Failures == 0 {
-		out = append(out, ansiTrunc(st.Muted.Render(sum)+st.Pass.Render("0 failures"), inner))
-	} else {
-		out = append(out, ansiTrunc(st.Muted.Render(sum)+st.Fail.Render(fmt.Sprintf("%d FAILURES", r.Failures)), inner))
-	}
-	if legend {
-		out = append(out, st.Muted.Render(ansiTrunc("R read · W write · ✓ ALLOW · ✗ DENY (store) · ! unexpected", inner)))
-	}
 	return out
 }
 
@@ -65,4 +58,14 @@ func sampledCell(st Styles, store, local, own bool, letter string) string {
 		sty = st.Fail
 	}
 	return sty.Render(letter + g)
+}
+
+// matrixStatus is the status line after a matrix: how many probes (and that
+// they were sampled, beyond 64 tenants) and how many were decided wrongly.
+func matrixStatus(r pipeline.MatrixResult) string {
+	what := "matrix"
+	if r.Sampled {
+		what = "sampled matrix"
+	}
+	return fmt.Sprintf("%s: %s probes, %s", what, thousands(len(r.Probes)), plural(r.Failures, "failure"))
 }

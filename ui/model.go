@@ -319,7 +319,7 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		if msg.err != nil {
 			m.fail("matrix", msg.err)
 		} else {
-			m.setStatus(fmt.Sprintf("matrix: %d probes, %d failures", len(msg.res.Probes), msg.res.Failures), msg.res.Failures > 0)
+			m.setStatus(matrixStatus(msg.res), msg.res.Failures > 0)
 		}
 	case renewDoneMsg:
 		m.done(msg.snap)
@@ -832,14 +832,19 @@ func (m *Model) setStatus(s string, isErr bool) {
 func (m *Model) setMode(md mode) {
 	m.mode = md
 	m.km = m.keys.forMode(md)
+	m.detailOff = 0
+	m.tp.scrollTo(m.tenantRows()) // the table may yield rows to a form (layout)
 	m.touch(&m.ver.detail)
 	m.touch(&m.ver.audit)
+	m.touch(&m.ver.tenants)
 }
 
 func (m *Model) showDetail(d detailKind) {
 	m.detail = d
 	m.detailOff = 0
+	m.tp.scrollTo(m.tenantRows())
 	m.touch(&m.ver.detail)
+	m.touch(&m.ver.tenants)
 }
 
 func (m *Model) setStyles(dark bool) {

@@ -332,7 +332,7 @@ func (s matrixState) lines(st Styles, spin string, inner, rows int) []string {
 	case s.err != "":
 		return append([]string{st.Error.Render("ERROR")}, wrapStyled(st.Error, s.err, inner)...)
 	case s.res.Sampled:
-		return s.sampledLines(st, inner, rows)
+		return s.sampledLines(st, inner)
 	}
 	ts := s.res.Tenants
 	n := len(ts)

@@ -93,6 +93,9 @@ func (m *Model) layout() layout {
 		rows = max(clamp(l.bodyH/3-3, 3, 12), l.bodyH/2-3)
 	} else {
 		rows = max(clamp(l.bodyH-16, 3, 12), (l.bodyH-8)/2-3)
+		if m.detail != detailNone || m.mode == modeCross || m.mode == modeRevoke {
+			rows = max(rows-2, 3) // a short screen gives the open pane room
+		}
 	}
 	l.tenantsH = min(n, rows) + 3
 	below := l.bodyH - l.tenantsH
