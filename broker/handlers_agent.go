@@ -70,14 +70,38 @@ type challengeResponse struct {
 // it answers 429 rate_limited, Retry-After the seconds until the oldest
 // nonce expires; the real broker keeps every nonce, without bound.
 func (s *Server) handleChallenge(w http.ResponseWriter, r *http.Request) {
-	n, wait, ok := s.nonces.issue(s.now())
+	now := s.now()
+	n, wait, ok := s.nonces.issue(now)
 	if !ok {
 		w.Header().Set("Retry-After", strconv.Itoa(retrySeconds(wait)))
 		writeProblem(w, r, http.StatusTooManyRequests, codeRateLimited,
 			"too many outstanding challenges, try again later")
 		return
 	}
+	s.pruneLaunch(now)
 	writeJSON(w, http.StatusOK, challengeResponse{Nonce: n, ExpiresIn: nonceTTL})
+}
+
+// launchPruneMin is how many launch tokens the broker holds before it
+// prunes the spent, expired ones.
+const launchPruneMin = 64
+
+// pruneLaunch drops, at most once a second and only once there are many,
+// the launch tokens that are both spent and expired: either way they can
+// only be refused (as expired, then as unknown), and a run of thousands of
+// agents would otherwise keep every one in memory.
+func (s *Server) pruneLaunch(now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.launch) < launchPruneMin || now.Sub(s.launchSweep) < time.Second {
+		return
+	}
+	s.launchSweep = now
+	for k, v := range s.launch {
+		if v.consumed && now.After(v.expiresAt) {
+			delete(s.launch, k)
+		}
+	}
 }
 
 // retrySeconds rounds a wait up to whole seconds, at least 1.

@@ -81,7 +81,9 @@ func (s *Server) mint(c claims, ttl int) (string, claims) {
 func (s *Server) sign(c claims) string {
 	signing := s.hdrSeg + "." + base64.RawURLEncoding.EncodeToString(mustJSON(c))
 	sig := ed25519.Sign(s.priv, []byte(signing))
-	return signing + "." + base64.RawURLEncoding.EncodeToString(sig)
+	tok := signing + "." + base64.RawURLEncoding.EncodeToString(sig)
+	s.sigs.add(tok)
+	return tok
 }
 
 // verify checks a compact JWS as §3 describes, revocation included, in the
@@ -110,7 +112,7 @@ func (s *Server) verify(tok string) (*claims, error) {
 		return nil, errTokenFormat
 	}
 	sig, err := base64.RawURLEncoding.DecodeString(parts[2])
-	if err != nil || !ed25519.Verify(s.pub, []byte(parts[0]+"."+parts[1]), sig) {
+	if err != nil || !s.verifySig(tok, parts[0]+"."+parts[1], sig) {
 		return nil, errTokenSignature
 	}
 	pb, err := base64.RawURLEncoding.DecodeString(parts[1])

@@ -99,6 +99,7 @@ type Server struct {
 	appLimiter   *limiter
 
 	audit     auditLog
+	sigs      sigCache    // signatures already made or checked
 	nonces    *nonceStore // own lock
 	db        *store      // nil: in memory only
 	dbFailed  atomic.Bool // a write to db failed; health says db_connected:false
@@ -111,8 +112,10 @@ type Server struct {
 	byClient map[string]*app // by client_id
 	appNames map[string]bool
 	launch   map[[sha256.Size]byte]*launchToken // by SHA-256 of the token
-	agents   map[string]*agent                  // by SPIFFE ID
-	revoked  map[string]map[string]struct{}
+	// launchSweep is when spent, expired launch tokens were last pruned.
+	launchSweep time.Time
+	agents      map[string]*agent // by SPIFFE ID
+	revoked     map[string]map[string]struct{}
 }
 
 // AppCredentials are the credentials of a newly registered app. ClientSecret

@@ -25,8 +25,8 @@ type Config struct {
 	DataDir    string
 	ReportsDir string
 	TTL        time.Duration // agents' max TTL, whole seconds (default 5 minutes)
-	Seed       int64   // data generator seed
-	Scale      float64 // bank/retail size as a fraction of the seed's (default 0.01)
+	Seed       int64         // data generator seed
+	Scale      float64       // bank/retail size as a fraction of the seed's (default 0.01)
 	// Concurrency bounds RunAll and Matrix (default 4).
 	Concurrency int
 	OrchID      string
@@ -44,6 +44,7 @@ type Runner struct {
 	tenants []*tenantRun
 	seq     atomic.Int64
 	emitMu  sync.Mutex
+	dirs    dirSyncer // report directories' fsyncs, batched by RunAll
 
 	taskMu     sync.Mutex
 	taskTenant map[string]string // task id → tenant id, for the audit screen
@@ -229,7 +230,7 @@ func (r *Runner) acquireStore(ctx context.Context, tr *tenantRun) (*Store, error
 	}
 	s, err := OpenStore(ctx, tr.t, StoreConfig{
 		DataDir: r.cfg.DataDir, ReportsDir: r.cfg.ReportsDir, Seed: r.cfg.Seed, Rows: rows,
-		Validator: r.cfg.App, Now: r.cfg.Now,
+		Validator: r.cfg.App, Now: r.cfg.Now, dirs: &r.dirs,
 		Emit: func(a Access) {
 			r.emit(Event{Kind: EventDecision, Tenant: a.Actor, Access: &a, Message: accessMessage(a)})
 		},
@@ -641,6 +642,7 @@ func (r *Runner) runTenant(ctx context.Context, tr *tenantRun) (err error) {
 func (r *Runner) RunAll(ctx context.Context) error {
 	ctx, done := r.work(ctx)
 	defer done()
+	defer r.dirs.hold()()
 	many := len(r.tenants) > 16
 	return r.forEach(ctx, r.tenants, func(ctx context.Context, tr *tenantRun) error {
 		err := r.runTenant(ctx, tr)

@@ -56,6 +56,7 @@ type Store struct {
 	validator  Validator
 	now        func() time.Time
 	emit       func(Access)
+	dirs       *dirSyncer
 }
 
 // StoreConfig says where a store keeps its data.
@@ -68,6 +69,8 @@ type StoreConfig struct {
 	Now        func() time.Time
 	// Emit receives every access decision the store makes.
 	Emit func(Access)
+	// dirs batches the directory syncs of report writes (nil: at once).
+	dirs *dirSyncer
 }
 
 // OpenStore opens (creating and filling on first use) the tenant's database.
@@ -85,7 +88,7 @@ func OpenStore(ctx context.Context, t Tenant, cfg StoreConfig) (*Store, error) {
 		cfg.Emit = func(Access) {}
 	}
 	s := &Store{tenant: t, spec: spec, path: filepath.Join(cfg.DataDir, t.ID+".db"),
-		reportsDir: filepath.Join(cfg.ReportsDir, t.ID), validator: cfg.Validator, now: cfg.Now, emit: cfg.Emit}
+		reportsDir: filepath.Join(cfg.ReportsDir, t.ID), validator: cfg.Validator, now: cfg.Now, emit: cfg.Emit, dirs: cfg.dirs}
 	want := meta{Tenant: t.ID, Kind: string(t.Kind), Rows: cfg.Rows, Seed: cfg.Seed}
 	if _, err := os.Stat(s.path); err == nil {
 		db, got, err := openExisting(ctx, s.path)
@@ -121,7 +124,7 @@ type meta struct {
 
 func openExisting(ctx context.Context, path string) (*sql.DB, meta, error) {
 	var m meta
-	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=query_only(1)")
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro&immutable=1&_pragma=query_only(1)")
 	if err != nil {
 		return nil, m, err
 	}
@@ -307,7 +310,7 @@ func (s *Store) Count(ctx context.Context, token, actor string) (int, Access, er
 // WriteReport writes v as indented JSON to reports/<tenant>/<name>, if token
 // allows writing reports. The write is atomic: a temporary file in the same
 // directory is written, synced and renamed over the target, then the
-// directory is synced. It returns the path and the bytes written.
+// directory is synced (see dirSyncer). It returns the path and the bytes written.
 func (s *Store) WriteReport(ctx context.Context, token, actor, name string, v any) (string, []byte, Access, error) {
 	a, err := s.authorize(ctx, token, actor, OpWrite)
 	if err != nil {
@@ -319,50 +322,10 @@ func (s *Store) WriteReport(ctx context.Context, token, actor, name string, v an
 	}
 	data = append(data, '\n')
 	path := filepath.Join(s.reportsDir, name)
-	if err := writeAtomic(path, data); err != nil {
+	if err := writeAtomic(path, data, s.dirs); err != nil {
 		return "", nil, a, fmt.Errorf("write report %s: %w", path, oneLineErr(err))
 	}
 	return path, data, a, nil
-}
-
-func writeAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if _, err := f.Write(data); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp, 0o644); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	ok = true
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
 }
 
 // oneLine flattens an error for a single-line message.

@@ -50,13 +50,20 @@ type IsolationResult struct {
 	NotApplicable bool
 }
 
-// MatrixResult is every actor × target × operation through both layers.
+// MatrixResult is every actor × target × operation through both layers, or,
+// beyond MaxMatrixTenants, a seeded sample of it.
 type MatrixResult struct {
 	Tenants []string
-	Probes  []ProbeResult // actor-major, then target, then read before write
-	// Failures are probes whose store decision differs from "allowed exactly
-	// when actor == target".
+	// Probes are actor-major, then target, then read before write. In a
+	// sampled matrix each actor has SampleK+1 targets, its own first (see
+	// MatrixTargets): actor a's s-th target is at (a·(SampleK+1)+s)·2.
+	Probes []ProbeResult
+	// Failures are probes whose decision (in either layer) differs from
+	// "allowed exactly when actor == target".
 	Failures int
+	Sampled  bool  // each actor probed its own tenant and SampleK others
+	SampleK  int   // others per actor, when Sampled
+	Seed     int64 // the sample's seed, when Sampled
 }
 
 // DelegationResult is one delegation attempt between two tenants' agents.

@@ -25,6 +25,11 @@ type auditPane struct {
 	err     string
 	loading bool
 	back    int // rows hidden below the window; 0 follows the newest
+
+	typing  bool      // "/": typing the focused filter's value
+	query   string    // what was typed
+	prevIdx int       // the focused filter's choice before typing (esc)
+	fetched time.Time // when the listing was last asked for (auto-refresh)
 }
 
 type auditRow struct {
@@ -124,7 +129,11 @@ func (a *auditPane) view(w, h int, st Styles, admin adminState, km KeyMap, spin 
 		}
 		fb = append(fb, st.Label.Render(auditFilterNames[k]+" ")+v)
 	}
-	lines = append(lines, strings.Join(fb, "  "), hints(st, km.Filter, km.FilterValue, km.ScrollDown, km.Back), "")
+	hint := hints(st, km.Filter, km.FilterValue, km.TypeFilter, km.ScrollDown, km.Oldest, km.Newest, km.Refresh, km.Back)
+	if a.typing {
+		hint = st.Key.Render(auditFilterNames[a.focus]+": "+a.query+"▏") + st.Muted.Render(" enter apply · esc cancel")
+	}
+	lines = append(lines, ansiTrunc(strings.Join(fb, "  "), inner), ansiTrunc(hint, inner), "")
 
 	title, note := "Broker audit trail", ""
 	switch {

@@ -161,7 +161,7 @@ func TestPaneGoldens(t *testing.T) {
 				requireGolden(t, strings.Join(m.probe.lines(st, "", w-4, 20), "\n"))
 			})
 			t.Run(fmt.Sprintf("tenants_%s_%d", theme, w), func(t *testing.T) {
-				requireGolden(t, strings.Join(m.tp.view(w, 6, st, "", t0), "\n"))
+				requireGolden(t, strings.Join(m.tp.view(w, 6, st, "", t0, false), "\n"))
 			})
 		}
 	}

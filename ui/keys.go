@@ -25,6 +25,16 @@ type KeyMap struct {
 	LogUp       key.Binding
 	LogDown     key.Binding
 	Close       key.Binding
+	Home        key.Binding // first tenant (first row on the audit screen)
+	End         key.Binding // last tenant (last row on the audit screen)
+	FilterOpen  key.Binding
+	Focus       key.Binding // tenant list or log: which one pgup/pgdn page
+	PageUp      key.Binding // the tenant list, when it has the focus
+	PageDown    key.Binding
+
+	// Tenant filter (while typing a query).
+	FilterAccept key.Binding
+	FilterClear  key.Binding
 
 	// Cross-tenant form.
 	FieldPrev key.Binding
@@ -46,6 +56,10 @@ type KeyMap struct {
 	ScrollUp    key.Binding
 	ScrollDown  key.Binding
 	Back        key.Binding
+	Oldest      key.Binding
+	Newest      key.Binding
+	TypeFilter  key.Binding // type the focused filter's value
+	Refresh     key.Binding
 
 	// Everywhere.
 	Help key.Binding
@@ -79,6 +93,15 @@ func DefaultKeyMap() KeyMap {
 		LogUp:       b([]string{"pgup", "K"}, "pgup", "log back"),
 		LogDown:     b([]string{"pgdown", "J"}, "pgdn", "log forward"),
 		Close:       b([]string{"esc"}, "esc", "close panel"),
+		Home:        b([]string{"home"}, "home", "first tenant"),
+		End:         b([]string{"end"}, "end", "last tenant"),
+		FilterOpen:  b([]string{"/"}, "/", "filter tenants"),
+		Focus:       b([]string{"tab"}, "tab", "focus list/log"),
+		PageUp:      b([]string{"pgup"}, "pgup", "page up"),
+		PageDown:    b([]string{"pgdown"}, "pgdn", "page down"),
+
+		FilterAccept: b([]string{"enter"}, "enter", "keep selection"),
+		FilterClear:  b([]string{"esc"}, "esc", "clear filter"),
 
 		FieldPrev: b([]string{"left", "shift+tab", "h"}, "←/shift+tab", "previous field"),
 		FieldNext: b([]string{"right", "tab", "l"}, "→/tab", "next field"),
@@ -97,6 +120,10 @@ func DefaultKeyMap() KeyMap {
 		ScrollUp:    b([]string{"up", "k", "pgup"}, "↑", "scroll up"),
 		ScrollDown:  b([]string{"down", "j", "pgdown"}, "↓", "scroll down"),
 		Back:        b([]string{"esc"}, "esc", "back"),
+		Oldest:      b([]string{"home"}, "home", "oldest"),
+		Newest:      b([]string{"end"}, "end", "newest"),
+		TypeFilter:  b([]string{"/"}, "/", "type filter"),
+		Refresh:     b([]string{"r"}, "r", "refresh"),
 
 		Help:      b([]string{"?"}, "?", "help"),
 		Quit:      b([]string{"q", "ctrl+c"}, "q", "quit"),
@@ -108,7 +135,8 @@ func DefaultKeyMap() KeyMap {
 func (k KeyMap) forMode(md mode) KeyMap {
 	main := md == modeMain
 	for _, b := range []*key.Binding{&k.Up, &k.Down, &k.Step, &k.RunAll, &k.Cross, &k.Isolation, &k.Matrix,
-		&k.Renew, &k.Release, &k.Revoke, &k.Delegate, &k.OverCeiling, &k.Audit, &k.Preview, &k.ShowError, &k.LogUp, &k.LogDown, &k.Close} {
+		&k.Renew, &k.Release, &k.Revoke, &k.Delegate, &k.OverCeiling, &k.Audit, &k.Preview, &k.ShowError, &k.LogUp, &k.LogDown, &k.Close,
+		&k.Home, &k.End, &k.FilterOpen, &k.Focus, &k.PageUp, &k.PageDown} {
 		b.SetEnabled(main)
 	}
 	cross := md == modeCross
@@ -121,7 +149,8 @@ func (k KeyMap) forMode(md mode) KeyMap {
 		b.SetEnabled(revoke)
 	}
 	audit := md == modeAudit
-	for _, b := range []*key.Binding{&k.Filter, &k.FilterValue, &k.ScrollUp, &k.ScrollDown, &k.Back} {
+	for _, b := range []*key.Binding{&k.Filter, &k.FilterValue, &k.ScrollUp, &k.ScrollDown, &k.Back,
+		&k.Oldest, &k.Newest, &k.TypeFilter, &k.Refresh} {
 		b.SetEnabled(audit)
 	}
 	return k
@@ -140,12 +169,12 @@ func (k KeyMap) ShortHelp() []key.Binding {
 // FullHelp is the help shown by "?" (help.KeyMap).
 func (k KeyMap) FullHelp() [][]key.Binding {
 	return [][]key.Binding{
-		{k.Up, k.Down, k.Step, k.RunAll, k.Preview, k.ShowError},
+		{k.Up, k.Down, k.Home, k.End, k.FilterOpen, k.Step, k.RunAll, k.Preview, k.ShowError},
 		{k.Cross, k.Isolation, k.Matrix, k.OverCeiling, k.Delegate},
 		{k.Renew, k.Release, k.Revoke, k.Audit},
-		{k.LogUp, k.LogDown, k.Close, k.Help, k.Quit},
+		{k.Focus, k.LogUp, k.LogDown, k.Close, k.Help, k.Quit},
 		{k.FieldPrev, k.FieldNext, k.ValuePrev, k.ValueNext, k.Run, k.Released, k.Cancel},
 		{k.MenuUp, k.MenuDown, k.Choose},
-		{k.Filter, k.FilterValue, k.ScrollUp, k.ScrollDown, k.Back},
+		{k.Filter, k.FilterValue, k.TypeFilter, k.ScrollUp, k.ScrollDown, k.Oldest, k.Newest, k.Refresh, k.Back},
 	}
 }

@@ -2,6 +2,7 @@ package ui
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -34,10 +35,12 @@ type logEntry struct {
 type logPane struct {
 	entries []logEntry
 	back    int // entries hidden below the window; 0 follows the newest
+	total   int // entries ever added, the dropped ones included
 }
 
 func (l *logPane) add(e logEntry) {
 	e.text = oneLine(e.text)
+	l.total++
 	if len(l.entries) >= 2*maxLog {
 		l.entries = append(l.entries[:0:0], l.entries[len(l.entries)-maxLog:]...)
 	}
@@ -152,9 +155,35 @@ func (l *logPane) view(w, h int, st Styles) []string {
 	if len(es) == 0 {
 		lines = append(lines, st.Muted.Render("no events yet: press enter to run the first stage"))
 	}
-	note := st.Muted.Render(fmt.Sprintf("%d events", len(es)))
+	note := st.Muted.Render(l.countNote())
 	if l.back > 0 {
 		note = st.Warn.Render(fmt.Sprintf("↓ %d newer", l.back)) + st.Muted.Render(" · pgdn")
 	}
 	return box(st, "Decision log", note, lines, w, h)
+}
+
+// countNote is the log's size: "12 events", or, once older entries have
+// been dropped, "last 5,000 of 12,345" (--log keeps them all).
+func (l *logPane) countNote() string {
+	n := len(l.visible())
+	if l.total > n {
+		return "last " + thousands(n) + " of " + thousands(l.total)
+	}
+	return thousands(n) + " events"
+}
+
+// thousands formats n with comma separators: 12345 → "12,345".
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	if n < 0 {
+		return "-" + thousands(-n)
+	}
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
 }

@@ -148,6 +148,8 @@ type Model struct {
 	width, height int
 	mode          mode
 	showHelp      bool
+	focus         paneFocus // which pane pgup/pgdn page; tab cycles (filter.go)
+	detailOff     int       // first line of the detail pane shown, when it overflows
 
 	tp     tenantsPane
 	log    logPane
@@ -170,6 +172,8 @@ type Model struct {
 	animating    bool   // something on screen shows the spinner
 	tableRunning bool   // the tenants table shows a running stage
 	runAll       bool
+	prog         runProgress // the latest run-all (progress.go)
+	stale        staleSet    // panes to redraw at the next spinner frame (touchBusy)
 
 	refreshing, refreshAgain bool
 	eventsDone               bool
@@ -303,10 +307,12 @@ func (m Model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case runAllDoneMsg:
 		m.done(msg.snap)
 		m.runAll = false
+		m.flushStale()
+		m.prog.finish(m.now(), m.tp.states)
 		if msg.err != nil {
-			m.fail("run all", msg.err)
+			m.fail("run all ("+m.prog.completion()+")", msg.err)
 		} else {
-			m.setStatus(fmt.Sprintf("all %d tenants ran through release", len(m.tp.tenants)), false)
+			m.setStatus(m.prog.completion(), false)
 		}
 	case probeDoneMsg:
 		m.done(msg.snap)
@@ -341,7 +347,7 @@ func (m Model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		if msg.err != nil {
 			m.fail("matrix", msg.err)
 		} else {
-			m.setStatus(fmt.Sprintf("matrix: %d probes, %d failures", len(msg.res.Probes), msg.res.Failures), msg.res.Failures > 0)
+			m.setStatus(matrixStatus(msg.res), msg.res.Failures > 0)
 		}
 	case renewDoneMsg:
 		m.done(msg.snap)
@@ -420,15 +426,16 @@ func (m Model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			m.tp.recount(now) // an agent just expired: the table shows it
 			m.touch(&m.ver.tenants)
 		}
-		return m, tick(m.gen)
+		return m, tea.Batch(tick(m.gen), m.auditAutoRefresh())
 
 	case spinner.TickMsg:
+		refresh := m.flushStale()
 		if !m.animating {
 			m.spinning = false // let the chain die
-			return m, nil
+			return m, refresh
 		}
 		m.spin, cmd = m.spin.Update(msg)
-		return m, cmd
+		return m, tea.Batch(cmd, refresh)
 	}
 	if m.recheckHealth {
 		m.recheckHealth = false
@@ -470,6 +477,18 @@ func (m Model) handleKey(k tea.KeyPressMsg) (Model, tea.Cmd) {
 			return m.abandon() // second ctrl+c: do not wait for the release
 		}
 		return m, nil
+	}
+	if m.showHelp && k.Code == tea.KeyEscape && m.mode != modeMain {
+		m.showHelp = false // esc closes the help first, whatever screen is under it
+		return m, nil
+	}
+	if k.String() != "ctrl+c" { // typing a query: q, ? and the rest are text
+		switch {
+		case m.mode == modeMain && m.tp.filter.active:
+			return m.filterKey(k)
+		case m.mode == modeAudit && m.audit.typing:
+			return m.auditKey(k)
+		}
 	}
 	switch {
 	case key.Matches(k, m.km.Quit):
@@ -520,6 +539,7 @@ func (m Model) mainKey(k tea.KeyPressMsg) (Model, tea.Cmd) {
 			m.log.back = 0
 			m.touch(&m.ver.log)
 		}
+	case m.listKey(k):
 	case key.Matches(k, km.LogUp):
 		m.log.scroll(-max(m.logRows()-1, 1), m.logRows())
 		m.touch(&m.ver.log)
@@ -561,6 +581,7 @@ func (m Model) mainKey(k tea.KeyPressMsg) (Model, tea.Cmd) {
 			return m, nil
 		}
 		m.runAll = true
+		m.prog.start(len(m.tp.tenants), m.now())
 		return m, m.call(fmt.Sprintf("running all %d tenants…", len(m.tp.tenants)), runAllCmd(m.ctrl))
 	case key.Matches(k, km.Cross):
 		m.form.open(i, len(m.tp.tenants))
@@ -683,6 +704,10 @@ func (m Model) revokeKey(k tea.KeyPressMsg) (Model, tea.Cmd) {
 func (m Model) auditKey(k tea.KeyPressMsg) (Model, tea.Cmd) {
 	km := m.km
 	rows := m.auditRows()
+	if used, cmd := m.auditMoreKey(k); used { // audit_keys.go
+		m.touch(&m.ver.audit)
+		return m, cmd
+	}
 	switch {
 	case key.Matches(k, km.Back):
 		m.setMode(modeMain)
@@ -754,7 +779,7 @@ func (m *Model) applySnapshot(snap snapshot) {
 	}
 	m.tp.applySnapshot(snap, m.now())
 	m.tp.scrollTo(m.tenantRows())
-	m.touch(&m.ver.tenants)
+	m.touchBusy(paneTenants)
 }
 
 // onEvents logs events, records stage decisions and refreshes the states
@@ -765,11 +790,16 @@ func (m *Model) onEvents(evs ...pipeline.Event) tea.Cmd {
 		if e, ok := entryFor(ev); ok {
 			if e.tag != tagError || !m.recentError(ev.Err) {
 				m.log.add(e)
-				m.touch(&m.ver.log)
+				m.touchBusy(paneLog)
 			}
 		}
 		if m.tp.applyEvent(ev) {
-			m.touch(&m.ver.tenants)
+			m.touchBusy(paneTenants)
+		}
+		if m.prog.active {
+			if i, ok := m.tp.index[ev.Tenant]; ok {
+				m.prog.apply(ev, i)
+			}
 		}
 		if m.quitting && ev.Kind == pipeline.EventReleased {
 			m.quitReleased++
@@ -783,7 +813,7 @@ func (m *Model) onEvents(evs ...pipeline.Event) tea.Cmd {
 	}
 	cmds := []tea.Cmd{waitForEvent(m.events)}
 	if refresh {
-		cmds = append(cmds, m.requestRefresh())
+		cmds = append(cmds, m.refreshBusy())
 	}
 	return tea.Batch(cmds...)
 }
@@ -823,13 +853,19 @@ func (m *Model) setStatus(s string, isErr bool) {
 func (m *Model) setMode(md mode) {
 	m.mode = md
 	m.km = m.keys.forMode(md)
+	m.detailOff = 0
+	m.tp.scrollTo(m.tenantRows()) // the table may yield rows to a form (layout)
 	m.touch(&m.ver.detail)
 	m.touch(&m.ver.audit)
+	m.touch(&m.ver.tenants)
 }
 
 func (m *Model) showDetail(d detailKind) {
 	m.detail = d
+	m.detailOff = 0
+	m.tp.scrollTo(m.tenantRows())
 	m.touch(&m.ver.detail)
+	m.touch(&m.ver.tenants)
 }
 
 func (m *Model) setStyles(dark bool) {

@@ -61,7 +61,7 @@ func (f *crossForm) change(d, n int) {
 	}
 }
 
-func (f crossForm) lines(st Styles, ts []pipeline.Tenant, km KeyMap, inner int) []string {
+func (f crossForm) lines(st Styles, ts []pipeline.Tenant, km KeyMap, inner, rows int) []string {
 	if len(ts) == 0 {
 		return []string{st.Muted.Render("no tenants")}
 	}
@@ -82,16 +82,22 @@ func (f crossForm) lines(st Styles, ts []pipeline.Tenant, km KeyMap, inner int) 
 		return mark + st.Label.Render(pad(label, 15)) + pad(v, 0) + "  " + st.Muted.Render(note)
 	}
 	need := target.ScopeFor(f.op)
-	lines := []string{
+	fields := []string{
 		field(0, "acting agent", actor.ID, "presents its own token"),
 		field(1, "target tenant", target.ID, "whose store is asked"),
 		field(2, "operation", f.op.Label(), "needs "+need),
-		"",
-		st.Muted.Render(fmt.Sprintf("%s holds %s", actor.ID, strings.Join(actor.Scopes(), " "))),
-		"",
-		hints(st, km.Run, km.Released, km.FieldNext, km.ValueNext, km.Cancel),
 	}
-	return lines
+	holds := st.Muted.Render(fmt.Sprintf("%s holds %s", actor.ID, strings.Join(actor.Scopes(), " ")))
+	// Every hint stays reachable: wrapped to the width, and in a short pane
+	// the spacing, then the "holds" line, give way first (compact.go).
+	hs := hintLines(st, inner, km.Run, km.Released, km.FieldNext, km.ValueNext, km.Cancel)
+	switch n := len(fields) + len(hs); {
+	case rows <= 0 || n+3 <= rows:
+		return append(append(fields, "", holds, ""), hs...)
+	case n+1 <= rows:
+		return append(append(fields, holds), hs...)
+	}
+	return append(fields, hs...)
 }
 
 // probeState is the last cross-tenant attempt.
@@ -334,9 +340,11 @@ type matrixState struct {
 func (s matrixState) lines(st Styles, spin string, inner, rows int) []string {
 	switch {
 	case s.pending:
-		return []string{spin + " probing every actor × target × operation…"}
+		return []string{spin + " probing every actor × target × operation (beyond 64 tenants: a sample)…"}
 	case s.err != "":
 		return append([]string{st.Error.Render("ERROR")}, wrapStyled(st.Error, s.err, inner)...)
+	case s.res.Sampled:
+		return s.sampledLines(st, inner)
 	}
 	ts := s.res.Tenants
 	n := len(ts)

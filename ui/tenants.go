@@ -20,7 +20,9 @@ type tenantsPane struct {
 	sel     int
 	off     int // first visible row
 
-	now        time.Time // when live was counted
+	now    time.Time    // when live was counted
+	filter tenantFilter // "/" narrows the list (filter.go)
+
 	live       int       // active, unexpired agents (derived)
 	nextExpiry time.Time // earliest expiry among active agents (zero if none)
 	idW        int       // widest tenant id, for the id column
@@ -63,25 +65,33 @@ func (p *tenantsPane) selected() int {
 	return p.sel
 }
 
-// move changes the selection by delta and keeps it visible in rows rows.
+// move changes the selection by delta rows of the list (the filtered one,
+// while filtering) and keeps it visible in rows rows.
 func (p *tenantsPane) move(delta, rows int) {
-	if len(p.tenants) == 0 {
+	p.moveTo(max(p.pos(p.sel), 0)+delta, rows)
+}
+
+// moveTo selects the k-th listed tenant (clamped) and keeps it visible.
+func (p *tenantsPane) moveTo(k, rows int) {
+	if p.count() == 0 {
 		return
 	}
-	p.sel = min(max(p.sel+delta, 0), len(p.tenants)-1)
+	p.sel = p.at(min(max(k, 0), p.count()-1))
 	p.scrollTo(rows)
 }
 
 // scrollTo adjusts the offset so the selection is within the rows visible.
 func (p *tenantsPane) scrollTo(rows int) {
 	rows = max(rows, 1)
-	if p.sel < p.off {
-		p.off = p.sel
+	if k := p.pos(p.sel); k >= 0 {
+		if k < p.off {
+			p.off = k
+		}
+		if k >= p.off+rows {
+			p.off = k - rows + 1
+		}
 	}
-	if p.sel >= p.off+rows {
-		p.off = p.sel - rows + 1
-	}
-	p.off = min(max(p.off, 0), max(len(p.tenants)-rows, 0))
+	p.off = min(max(p.off, 0), max(p.count()-rows, 0))
 }
 
 // applySnapshot replaces the states of the tenants in snap (matched by id)
@@ -324,7 +334,7 @@ func rowsFor(h int) int { return max(h-3, 1) }
 
 // view renders the tenants table as a box of w×h. spin is the spinner frame
 // for running stages ("" when not animating); now decides expiry.
-func (p *tenantsPane) view(w, h int, st Styles, spin string, now time.Time) []string {
+func (p *tenantsPane) view(w, h int, st Styles, spin string, now time.Time, focused bool) []string {
 	inner := w - 4
 	c := p.columns(inner)
 	rows := rowsFor(h)
@@ -343,18 +353,29 @@ func (p *tenantsPane) view(w, h int, st Styles, spin string, now time.Time) []st
 	hdr += "STAGES     AGENT"
 	lines = append(lines, st.ColHeader.Render(hdr))
 
-	end := min(p.off+rows, len(p.tenants))
-	for i := p.off; i < end; i++ {
-		lines = append(lines, p.row(i, c, inner, st, spin, now))
+	n := p.count()
+	end := min(p.off+rows, n)
+	for k := p.off; k < end; k++ {
+		lines = append(lines, p.row(p.at(k), c, inner, st, spin, now))
 	}
-	if len(p.tenants) == 0 {
+	switch {
+	case len(p.tenants) == 0:
 		lines = append(lines, st.Muted.Render("no tenants"))
+	case n == 0:
+		lines = append(lines, st.Muted.Render("no tenant matches: backspace edits, esc clears"))
 	}
 
-	title := fmt.Sprintf("Tenants (%d)", len(p.tenants))
+	title := fmt.Sprintf("Tenants (%s)", thousands(len(p.tenants)))
 	note := st.Muted.Render("✓ done  ▸ running  · pending  ✗ failed")
-	if len(p.tenants) > rows {
-		note = st.Muted.Render(fmt.Sprintf("%d–%d of %d  ↑/↓ scroll", p.off+1, end, len(p.tenants)))
+	if n > rows {
+		note = st.Muted.Render(fmt.Sprintf("%s–%s of %s  ↑/↓ scroll", thousands(p.off+1), thousands(end), thousands(n)))
+	}
+	if p.filter.active {
+		title = fmt.Sprintf("Tenants (%s of %s)", thousands(n), thousands(len(p.tenants)))
+		note = st.Key.Render("/"+p.filter.query+"▏") + st.Muted.Render(" enter keep · esc clear")
+	}
+	if focused {
+		title = "▸ " + title
 	}
 	return box(st, title, note, lines, w, h)
 }

@@ -86,11 +86,16 @@ func (m *Model) layout() layout {
 	w, h := m.width, m.height
 	l := layout{wide: w >= wideWidth, bodyH: h - 3, midH: 8, stepH: 8}
 	n := max(len(m.tp.tenants), 1)
+	// Tall terminals give the tenant list half the body (it used to stop at
+	// 12 rows); up to 12 rows the split is as it always was.
 	var rows int
 	if l.wide {
-		rows = clamp(l.bodyH/3-3, 3, 12)
+		rows = max(clamp(l.bodyH/3-3, 3, 12), l.bodyH/2-3)
 	} else {
-		rows = clamp(l.bodyH-16, 3, 12)
+		rows = max(clamp(l.bodyH-16, 3, 12), (l.bodyH-8)/2-3)
+		if m.detail != detailNone || m.mode == modeCross || m.mode == modeRevoke {
+			rows = max(rows-2, 3) // a short screen gives the open pane room
+		}
 	}
 	l.tenantsH = min(n, rows) + 3
 	below := l.bodyH - l.tenantsH
@@ -166,8 +171,9 @@ func (m Model) body(l layout, now time.Time) []string {
 		if m.tableRunning {
 			tspin = spin
 		}
-		out = append(out, c.tenants.get(memoKey{a: m.ver.tenants, w: w, h: l.tenantsH, s: tspin}, func() []string {
-			return m.tp.view(w, l.tenantsH, m.st, tspin, now)
+		focus := m.focus == focusList
+		out = append(out, c.tenants.get(memoKey{a: m.ver.tenants, w: w, h: l.tenantsH, k: int(m.focus), s: tspin}, func() []string {
+			return m.tp.view(w, l.tenantsH, m.st, tspin, now, focus)
 		})...)
 		if m.tour != nil { // tour: the lesson pane shares the space below the table (ui/tour_view.go)
 			out = append(out, m.tourBody(l, now, spin, tspin)...)
@@ -262,6 +268,7 @@ func (m Model) detailAndLog(w, h int, spin string) []string {
 	if h-want >= 3 {
 		return append(box(m.st, title, note, lines, w, want), logBox(h-want)...)
 	}
+	title, note, lines = m.scrollDetail(title, note, lines, h-2) // filter.go
 	return box(m.st, title, note, lines, w, h)
 }
 
@@ -294,7 +301,7 @@ func (m Model) renderDetail(kind detailKind, inner, h int, spin string) (string,
 	i := m.tp.selected()
 	switch kind {
 	case detailForm:
-		return "Cross-tenant attempt", st.Muted.Render("pick, then enter"), m.form.lines(st, m.tp.tenants, m.km, inner)
+		return "Cross-tenant attempt", st.Muted.Render("pick, then enter"), m.form.lines(st, m.tp.tenants, m.km, inner, h-2)
 	case detailMenu:
 		t := ""
 		if m.menu.tenant < len(m.tp.tenants) {
@@ -401,6 +408,8 @@ func (m Model) statusLine(w int) string {
 	right = st.Muted.Render("  " + right + " ")
 	var left string
 	switch {
+	case m.prog.active:
+		left = " " + m.prog.line(st, m.now(), w)
 	case m.busy > 0:
 		left = " " + m.spin.View() + " " + st.Status.Render(m.busyLabel)
 	case m.statusErr:

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -204,6 +205,9 @@ func startEmbedded(ctx context.Context, opts []agentwrit.Option, now func() time
 	if err != nil {
 		return nil, fmt.Errorf("start embedded broker: %w", err)
 	}
+	// Our own clients reach the embedded broker in-process, through its
+	// handler (see broker.Server.Transport); others use the loopback URL.
+	opts = append(opts, agentwrit.WithHTTPClient(&http.Client{Transport: srv.Transport(), Timeout: 10 * time.Second}))
 	app, err := agentwrit.NewApp(running.URL, creds.ClientID, creds.ClientSecret, opts...)
 	if err != nil {
 		running.Close()

@@ -22,7 +22,7 @@ func isTerminal(f *os.File) bool { return term.IsTerminal(f.Fd()) }
 // SIGINT, SIGTERM, SIGHUP) goes through the runner's Shutdown: cancel the
 // work in flight, let registrations settle, release every credential. The
 // exit is 0 only if nothing is left live.
-func cmdConsole(in *interrupts, args []string, stdout, stderr io.Writer) error {
+func cmdConsole(in *interrupts, args []string, stdout, stderr io.Writer) (retErr error) {
 	ctx := in.ctx
 	c, tenants, err := parseCommon("console", args, stderr, nil)
 	if err != nil {
@@ -31,13 +31,21 @@ func cmdConsole(in *interrupts, args []string, stdout, stderr io.Writer) error {
 	if !isTerminal(os.Stdin) || !isTerminal(os.Stdout) {
 		return usageErr("not a terminal: the console needs an interactive TTY; for a headless run use `tenantui run`")
 	}
+	elog, err := c.openLog()
+	if err != nil {
+		return err
+	}
 	// Broker notices (a rate-limited login, say) go to stderr until the
 	// console owns the screen, then into its log.
 	var toConsole atomic.Pointer[chan pipeline.Event]
 	notify := func(msg string) {
 		if ch := toConsole.Load(); ch != nil {
+			ev := pipeline.Event{Kind: pipeline.EventInfo, Time: time.Now(), Message: msg}
+			if elog != nil {
+				elog.Write(ev)
+			}
 			select {
-			case *ch <- pipeline.Event{Kind: pipeline.EventInfo, Time: time.Now(), Message: msg}:
+			case *ch <- ev:
 			default: // never block the caller on a full log
 			}
 			return
@@ -46,15 +54,22 @@ func cmdConsole(in *interrupts, args []string, stdout, stderr io.Writer) error {
 	}
 	sess, err := connect(ctx, c.broker, c.tls, notify)
 	if err != nil {
+		closeLog(elog)
 		return err
 	}
 	defer sess.Close()
+	// Closed last, after the release on exit has emitted its events.
+	defer func() {
+		if err := closeLog(elog); err != nil && retErr == nil {
+			retErr = err
+		}
+	}()
 
 	// The console's own context: not the signal's, which the program
 	// receives as a message instead, to release visibly.
 	uctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
-	con, err := newConsole(uctx, c, tenants, sess, nil)
+	con, err := newConsole(uctx, c, tenants, sess, nil, elog)
 	if err != nil {
 		return usageErr("%v", err)
 	}
@@ -119,20 +134,20 @@ type console struct {
 }
 
 // newConsole wires a runner to a console model for sess. The runner's events
-// flow to the model until ctx ends; with c.autoRenew, agents are renewed
+// flow to the model until ctx ends (and to elog, if not nil); with c.autoRenew, agents are renewed
 // before expiry until then too. now is the clock (nil: time.Now).
-func newConsole(ctx context.Context, c common, tenants []pipeline.Tenant, sess *session, now func() time.Time) (*console, error) {
+func newConsole(ctx context.Context, c common, tenants []pipeline.Tenant, sess *session, now func() time.Time, elog *pipeline.EventLog) (*console, error) {
 	events := make(chan pipeline.Event, 4096)
 	r, err := pipeline.New(pipeline.Config{
 		App: sess.App, Admin: sess.Admin, NoAdminWhy: sess.NoAdminWhy, Tenants: tenants,
 		DataDir: c.data, ReportsDir: c.reports, TTL: c.ttl, Seed: c.seed, Scale: c.scale,
 		Concurrency: c.concurrency, Now: now,
-		Emit: func(ev pipeline.Event) {
+		Emit: withLog(elog, func(ev pipeline.Event) {
 			select {
 			case events <- ev:
 			case <-ctx.Done():
 			}
-		},
+		}),
 	})
 	if err != nil {
 		return nil, err

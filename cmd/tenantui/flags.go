@@ -27,6 +27,7 @@ type common struct {
 	concurrency int
 	autoRenew   bool
 	tls         tlsFlags
+	log         string // --log: every event as JSON lines
 }
 
 func (c *common) register(fs *flag.FlagSet) {
@@ -40,6 +41,7 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.Float64Var(&c.scale, "scale", pipeline.DefaultScale, "bank/retail data size as a fraction of the sample's 2.4M/847K rows (0 < scale ≤ 1)")
 	fs.IntVar(&c.concurrency, "concurrency", 4, "tenants processed at once by run-all")
 	fs.BoolVar(&c.autoRenew, "auto-renew", false, "renew agents shortly before they expire")
+	fs.StringVar(&c.log, "log", "", "write every event to `FILE` as JSON lines (created or truncated)")
 	c.tls.register(fs)
 }
 
@@ -172,4 +174,16 @@ func parseCommon(name string, args []string, stderr io.Writer, extra func(*flag.
 	}
 	tenants, err := c.tenants()
 	return c, tenants, err
+}
+
+// openLog creates the --log file, if one was asked for (nil otherwise).
+func (c *common) openLog() (*pipeline.EventLog, error) {
+	if c.log == "" {
+		return nil, nil
+	}
+	l, err := pipeline.CreateEventLog(c.log)
+	if err != nil {
+		return nil, usageErr("--log: %s", oneLine(err.Error()))
+	}
+	return l, nil
 }

@@ -7,6 +7,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -14,25 +16,46 @@ import (
 	"github.com/tenantui/tenantui/pipeline"
 )
 
+// runMemoryLimit is the headless run's soft memory limit, unless GOMEMLIMIT
+// sets one: the Go heap may otherwise grow to twice what is live, and a
+// 10,000-tenant run keeps about 75 MB live (the broker's audit chain, every
+// agent's record). Near the limit the collector runs more often instead.
+const runMemoryLimit = 120 << 20
+
 // cmdRun is the headless run. Whatever ends it (the end, a failure, SIGINT,
 // SIGTERM, SIGHUP), the runner's Shutdown releases every credential it
 // obtained; the exit is 0 only if none is left live.
-func cmdRun(ctx context.Context, in *interrupts, args []string, stdout, stderr io.Writer) (err error) {
+func cmdRun(ctx context.Context, in *interrupts, args []string, stdout, stderr io.Writer) (retErr error) {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(runMemoryLimit)
+	}
 	var jsonOut, matrix, audit *bool
 	c, tenants, err := parseCommon("run", args, stderr, func(fs *flag.FlagSet) {
 		jsonOut = fs.Bool("json", false, "print one JSON object per event instead of the transcript")
-		matrix = fs.Bool("matrix", false, "also probe every actor × target × read/write")
+		matrix = fs.Bool("matrix", false, "also probe every actor × target × read/write (beyond 64 tenants: each actor's own tenant and 3 others, seeded)")
 		audit = fs.Bool("audit", false, "print the run's audit trail and verify its hash chain")
 	})
+	if err != nil {
+		return err
+	}
+	elog, err := c.openLog()
 	if err != nil {
 		return err
 	}
 	notify := func(msg string) { fmt.Fprintln(stderr, "tenantui: "+msg) }
 	sess, err := connect(ctx, c.broker, c.tls, notify)
 	if err != nil {
+		closeLog(elog)
 		return err
 	}
 	defer sess.Close()
+	// Closed after every other deferred step (the release of any agent left)
+	// has emitted its events; a write error fails the run.
+	defer func() {
+		if err := closeLog(elog); err != nil && retErr == nil {
+			retErr = err
+		}
+	}()
 
 	var out eventSink
 	if *jsonOut {
@@ -43,7 +66,7 @@ func cmdRun(ctx context.Context, in *interrupts, args []string, stdout, stderr i
 	r, err := pipeline.New(pipeline.Config{
 		App: sess.App, Admin: sess.Admin, NoAdminWhy: sess.NoAdminWhy, Tenants: tenants,
 		DataDir: c.data, ReportsDir: c.reports, TTL: c.ttl, Seed: c.seed, Scale: c.scale,
-		Concurrency: c.concurrency, Emit: out.event,
+		Concurrency: c.concurrency, Emit: withLog(elog, out.event),
 	})
 	if err != nil {
 		return usageErr("%v", err)
@@ -56,14 +79,14 @@ func cmdRun(ctx context.Context, in *interrupts, args []string, stdout, stderr i
 		res := r.Shutdown(sctx)
 		cancel()
 		switch {
-		case !res.OK() && err != nil:
-			err = failErr("%s; %s", err.Error(), res.Summary())
+		case !res.OK() && retErr != nil:
+			retErr = failErr("%s; %s", retErr.Error(), res.Summary())
 		case !res.OK():
-			err = failErr("%s", res.Summary())
+			retErr = failErr("%s", res.Summary())
 		case ctx.Err() != nil:
 			// Interrupted, and nothing left live: that is a clean way out.
 			fmt.Fprintf(stderr, "tenantui: interrupted: %s\n", res.Summary())
-			err = nil
+			retErr = nil
 		}
 	}()
 
@@ -113,6 +136,28 @@ func cmdRun(ctx context.Context, in *interrupts, args []string, stdout, stderr i
 		return failErr("audit hash chain is broken")
 	}
 	out.done()
+	return nil
+}
+
+// withLog also writes every event to l, when there is one.
+func withLog(l *pipeline.EventLog, emit func(pipeline.Event)) func(pipeline.Event) {
+	if l == nil {
+		return emit
+	}
+	return func(ev pipeline.Event) {
+		l.Write(ev)
+		emit(ev)
+	}
+}
+
+// closeLog closes the event log; a write error fails the command.
+func closeLog(l *pipeline.EventLog) error {
+	if l == nil {
+		return nil
+	}
+	if err := l.Close(); err != nil {
+		return failErr("%s", oneLine(err.Error()))
+	}
 	return nil
 }
 
@@ -229,6 +274,7 @@ func (t *transcript) finish(id string) {
 	for t.next < len(t.order) && t.finished[t.order[t.next]] {
 		if b := t.buf[t.order[t.next]]; b != nil {
 			fmt.Fprintln(t.w, b.String())
+			delete(t.buf, t.order[t.next]) // printed: keep memory flat
 		}
 		t.next++
 	}
@@ -292,6 +338,10 @@ func (t *transcript) isolation(res pipeline.IsolationResult) {
 }
 
 func (t *transcript) matrix(m pipeline.MatrixResult) {
+	if m.Sampled {
+		t.sampledMatrix(m)
+		return
+	}
 	n := len(m.Tenants)
 	width := 10
 	for _, id := range m.Tenants {
@@ -314,6 +364,32 @@ func (t *transcript) matrix(m pipeline.MatrixResult) {
 		fmt.Fprintln(t.w)
 	}
 	fmt.Fprintf(t.w, "%d probes, %d decided wrongly (R/W allowed, -/- denied)\n", len(m.Probes), m.Failures)
+}
+
+// sampledMatrix prints one line per actor: its own tenant, then the others
+// it was sampled against, each with the store's R/W decisions.
+func (t *transcript) sampledMatrix(m pipeline.MatrixResult) {
+	k := m.SampleK
+	width := 8
+	for _, id := range m.Tenants {
+		width = max(width, len(id)+2)
+	}
+	fmt.Fprintln(t.w)
+	fmt.Fprintf(t.w, "── Isolation Matrix, sampled: each actor × its own tenant + %d others (seed %d), R/W as decided by the store ──\n", k, m.Seed)
+	for ai, actor := range m.Tenants {
+		fmt.Fprintf(t.w, "%-*s", width, actor)
+		for s := range k + 1 {
+			r, w := m.Probes[(ai*(k+1)+s)*2], m.Probes[(ai*(k+1)+s)*2+1]
+			target := r.Target
+			if s == 0 {
+				target = "own"
+			}
+			fmt.Fprintf(t.w, "  %s %s %s", target, mark(r.Store.Allowed, "R"), mark(w.Store.Allowed, "W"))
+		}
+		fmt.Fprintln(t.w)
+	}
+	fmt.Fprintf(t.w, "%s probes (sampled of %s), %d decided wrongly (R/W allowed, -/- denied)\n",
+		groupInt(len(m.Probes)), groupInt(2*len(m.Tenants)*len(m.Tenants)), m.Failures)
 }
 
 func mark(ok bool, s string) string {
@@ -373,7 +449,11 @@ func (j *jsonSink) isolation(r pipeline.IsolationResult) {
 		"applicable": !r.NotApplicable, "note": r.Note})
 }
 func (j *jsonSink) matrix(m pipeline.MatrixResult) {
-	j.write(map[string]any{"kind": "matrix_result", "probes": len(m.Probes), "failures": m.Failures})
+	v := map[string]any{"kind": "matrix_result", "probes": len(m.Probes), "failures": m.Failures, "sampled": m.Sampled}
+	if m.Sampled {
+		v["sample_k"], v["seed"] = m.SampleK, m.Seed
+	}
+	j.write(v)
 }
 func (j *jsonSink) audit(r pipeline.AuditResult) {
 	for _, e := range r.Entries {

@@ -162,7 +162,7 @@ func replayTape(t *testing.T, tc tapeCase) {
 		// As cmdConsole does, on the virtual clock.
 		sess := &session{App: app, Admin: admin, Mode: "embedded", URL: running.URL, Version: h.Version,
 			Healthy: h.Status == "ok", ClientID: creds.ClientID}
-		con, err := newConsole(uctx, c, tenants, sess, clk.Now)
+		con, err := newConsole(uctx, c, tenants, sess, clk.Now, nil)
 		if err != nil {
 			return nil, err
 		}

@@ -1,0 +1,85 @@
+package broker
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The signature cache only ever answers for the exact token it saw: a token
+// that differs in any byte is verified (and refused) as before, and the
+// cache stays bounded.
+func TestSignatureCacheExactTokenOnly(t *testing.T) {
+	h := newHarness(t)
+	tok, _ := h.s.mint(claims{Sub: "spiffe://agentwrit.local/agent/o/t/1", Scope: []string{"read:data:x"}}, 60)
+	if _, err := h.s.verify(tok); err != nil {
+		t.Fatalf("minted token refused: %v", err)
+	}
+	if !h.s.sigs.has(tok) {
+		t.Fatal("a minted token is not in the signature cache")
+	}
+	parts := strings.SplitN(tok, ".", 3)
+	flip := func(s string) string {
+		if s[len(s)-2] == 'A' {
+			return s[:len(s)-2] + "B" + s[len(s)-1:]
+		}
+		return s[:len(s)-2] + "A" + s[len(s)-1:]
+	}
+	for name, bad := range map[string]string{
+		"signature changed": parts[0] + "." + parts[1] + "." + flip(parts[2]),
+		"payload changed":   parts[0] + "." + flip(parts[1]) + "." + parts[2],
+		"extra segment":     tok + ".x",
+	} {
+		if _, err := h.s.verify(bad); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	// Revocation and expiry are still checked on a cached signature.
+	h.s.revoke(levelToken, tokenClaims(t, tok).Jti)
+	if _, err := h.s.verify(tok); err != errTokenRevoked {
+		t.Fatalf("revoked cached token: err %v, want %v", err, errTokenRevoked)
+	}
+	for i := range sigCacheSize + 10 {
+		h.s.sigs.add(fmt.Sprint("token-", i))
+	}
+	h.s.sigs.mu.Lock()
+	n := len(h.s.sigs.ok)
+	h.s.sigs.mu.Unlock()
+	if n > sigCacheSize {
+		t.Fatalf("cache holds %d entries, bound is %d", n, sigCacheSize)
+	}
+	tok2, _ := h.s.mint(claims{Sub: "spiffe://agentwrit.local/agent/o/t/2", Scope: []string{"read:data:x"}}, 60)
+	h.s.sigs = sigCache{} // forgotten: verified the slow way, still valid
+	if _, err := h.s.verify(tok2); err != nil {
+		t.Fatalf("uncached valid token refused: %v", err)
+	}
+}
+
+// The periodic sweep drops spent, expired launch tokens once there are
+// many, and keeps launch tokens that were never used; nonces expire on
+// their own (nonce.go).
+func TestSweepSpentLaunchTokens(t *testing.T) {
+	h := newHarness(t, noLimits)
+	admin := h.adminToken()
+	spent := h.adminLaunch(admin, []string{"read:data:x"}, nil)
+	h.register(spent, "o", "t", "read:data:x")
+	var unused string
+	for range launchPruneMin {
+		unused = h.adminLaunch(admin, []string{"read:data:x"}, nil)
+	}
+	h.clock.Advance(31 * time.Second)
+	for range 10 {
+		h.challenge()
+	}
+	h.s.mu.RLock()
+	_, spentKept := h.s.launch[launchKey(spent)]
+	_, unusedKept := h.s.launch[launchKey(unused)]
+	h.s.mu.RUnlock()
+	if spentKept || !unusedKept {
+		t.Fatalf("after the sweep: spent token kept %v (want false), unused kept %v (want true)", spentKept, unusedKept)
+	}
+	if n := h.s.nonces.len(); n != 10 {
+		t.Fatalf("%d nonces, want the 10 fresh ones (the register's expired)", n)
+	}
+}
