@@ -106,3 +106,45 @@ func (m *Model) auditAutoRefresh() tea.Cmd {
 	m.touch(&m.ver.audit)
 	return m.auditFetch("refreshing the audit trail…")
 }
+
+func (m Model) auditKey(k tea.KeyPressMsg) (Model, tea.Cmd) {
+	km := m.km
+	rows := m.auditRows()
+	if used, cmd := m.auditMoreKey(k); used { // audit_keys.go
+		m.touch(&m.ver.audit)
+		return m, cmd
+	}
+	switch {
+	case key.Matches(k, km.Back):
+		m.setMode(modeMain)
+		return m, nil
+	case key.Matches(k, km.Filter):
+		m.audit.focus = (m.audit.focus + 1) % len(auditFilterNames)
+	case key.Matches(k, km.FilterValue):
+		d := 1
+		if s := k.String(); s == "left" || s == "h" {
+			d = -1
+		}
+		before := m.audit.filter()
+		m.audit.change(d)
+		if f := m.audit.filter(); f != before && m.ctrl != nil && m.admin.ok {
+			m.audit.loading = true
+			m.touch(&m.ver.audit)
+			return m, m.call("filtering the audit trail…", auditCmd(m.ctrl, f))
+		}
+	case key.Matches(k, km.ScrollUp):
+		d := 1
+		if k.String() == "pgup" {
+			d = rows - 1
+		}
+		m.audit.scroll(-d, rows)
+	case key.Matches(k, km.ScrollDown):
+		d := 1
+		if k.String() == "pgdown" {
+			d = rows - 1
+		}
+		m.audit.scroll(d, rows)
+	}
+	m.touch(&m.ver.audit)
+	return m, nil
+}
