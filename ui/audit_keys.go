@@ -43,14 +43,14 @@ func (m *Model) auditMoreKey(k tea.KeyPressMsg) (bool, tea.Cmd) {
 func (m *Model) auditTypeKey(k tea.KeyPressMsg) tea.Cmd {
 	a := &m.audit
 	switch {
-	case k.Code == tea.KeyEnter:
+	case key.Matches(k, m.keys.FilterAccept):
 		a.typing = false
 		return m.auditFetch("filtering the audit trail…")
-	case k.Code == tea.KeyEscape:
+	case key.Matches(k, m.keys.FilterClear):
 		a.typing = false
 		a.idx[a.focus] = a.prevIdx
 		return nil
-	case k.Code == tea.KeyBackspace:
+	case key.Matches(k, m.keys.Erase):
 		if r := []rune(a.query); len(r) > 0 {
 			a.query = string(r[:len(r)-1])
 		}
@@ -120,9 +120,9 @@ func (m Model) auditKey(k tea.KeyPressMsg) (Model, tea.Cmd) {
 		return m, nil
 	case key.Matches(k, km.Filter):
 		m.audit.focus = (m.audit.focus + 1) % len(auditFilterNames)
-	case key.Matches(k, km.FilterValue):
+	case key.Matches(k, km.FilterValue, km.FilterNext):
 		d := 1
-		if s := k.String(); s == "left" || s == "h" {
+		if key.Matches(k, km.FilterValue) {
 			d = -1
 		}
 		before := m.audit.filter()
@@ -133,17 +133,13 @@ func (m Model) auditKey(k tea.KeyPressMsg) (Model, tea.Cmd) {
 			return m, m.call("filtering the audit trail…", auditCmd(m.ctrl, f))
 		}
 	case key.Matches(k, km.ScrollUp):
-		d := 1
-		if k.String() == "pgup" {
-			d = rows - 1
-		}
-		m.audit.scroll(-d, rows)
+		m.audit.scroll(-1, rows)
 	case key.Matches(k, km.ScrollDown):
-		d := 1
-		if k.String() == "pgdown" {
-			d = rows - 1
-		}
-		m.audit.scroll(d, rows)
+		m.audit.scroll(1, rows)
+	case key.Matches(k, km.PageUp):
+		m.audit.scroll(-(rows - 1), rows)
+	case key.Matches(k, km.PageDown):
+		m.audit.scroll(rows-1, rows)
 	}
 	m.touch(&m.ver.audit)
 	return m, nil

@@ -124,7 +124,7 @@ func (m Model) filterKey(k tea.KeyPressMsg) (Model, tea.Cmd) {
 		m.tp.move(-max(rows-1, 1), rows)
 	case key.Matches(k, m.keys.PageDown):
 		m.tp.move(max(rows-1, 1), rows)
-	case k.Code == tea.KeyBackspace:
+	case key.Matches(k, m.keys.Erase):
 		if q := m.tp.filter.query; q != "" {
 			r := []rune(q)
 			m.tp.setQuery(string(r[:len(r)-1]), rows)

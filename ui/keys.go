@@ -35,6 +35,9 @@ type KeyMap struct {
 	// Tenant filter (while typing a query).
 	FilterAccept key.Binding
 	FilterClear  key.Binding
+	// Erase deletes the last character of a typed query (tenant filter,
+	// audit filter).
+	Erase key.Binding
 
 	// Cross-tenant form.
 	FieldPrev key.Binding
@@ -52,7 +55,8 @@ type KeyMap struct {
 
 	// Audit screen.
 	Filter      key.Binding
-	FilterValue key.Binding
+	FilterValue key.Binding // the previous value (←); FilterNext the next
+	FilterNext  key.Binding
 	ScrollUp    key.Binding
 	ScrollDown  key.Binding
 	Back        key.Binding
@@ -102,6 +106,7 @@ func DefaultKeyMap() KeyMap {
 
 		FilterAccept: b([]string{"enter"}, "enter", "keep selection"),
 		FilterClear:  b([]string{"esc"}, "esc", "clear filter"),
+		Erase:        b([]string{"backspace"}, "backspace", "erase"),
 
 		FieldPrev: b([]string{"left", "shift+tab", "h"}, "←/shift+tab", "previous field"),
 		FieldNext: b([]string{"right", "tab", "l"}, "→/tab", "next field"),
@@ -116,9 +121,10 @@ func DefaultKeyMap() KeyMap {
 		Choose:   b([]string{"enter"}, "enter", "revoke"),
 
 		Filter:      b([]string{"f", "tab"}, "f/tab", "next filter"),
-		FilterValue: b([]string{"left", "right", "h", "l"}, "←/→", "change filter"),
-		ScrollUp:    b([]string{"up", "k", "pgup"}, "↑", "scroll up"),
-		ScrollDown:  b([]string{"down", "j", "pgdown"}, "↓", "scroll down"),
+		FilterValue: b([]string{"left", "h"}, "←/→", "change filter"),
+		FilterNext:  b([]string{"right", "l"}, "→", "next value"),
+		ScrollUp:    b([]string{"up", "k"}, "↑", "scroll up"),
+		ScrollDown:  b([]string{"down", "j"}, "↓", "scroll down"),
 		Back:        b([]string{"esc"}, "esc", "back"),
 		Oldest:      b([]string{"home"}, "home", "oldest"),
 		Newest:      b([]string{"end"}, "end", "newest"),
@@ -149,10 +155,12 @@ func (k KeyMap) forMode(md mode) KeyMap {
 		b.SetEnabled(revoke)
 	}
 	audit := md == modeAudit
-	for _, b := range []*key.Binding{&k.Filter, &k.FilterValue, &k.ScrollUp, &k.ScrollDown, &k.Back,
+	for _, b := range []*key.Binding{&k.Filter, &k.FilterValue, &k.FilterNext, &k.ScrollUp, &k.ScrollDown, &k.Back,
 		&k.Oldest, &k.Newest, &k.TypeFilter, &k.Refresh} {
 		b.SetEnabled(audit)
 	}
+	k.PageUp.SetEnabled(main || audit) // the list or log, or the audit trail
+	k.PageDown.SetEnabled(main || audit)
 	return k
 }
 

@@ -395,11 +395,11 @@ func (m Model) handleKey(k tea.KeyPressMsg) (Model, tea.Cmd) {
 		}
 		return m, nil
 	}
-	if m.showHelp && k.Code == tea.KeyEscape && m.mode != modeMain {
+	if m.showHelp && key.Matches(k, m.keys.Close) && m.mode != modeMain {
 		m.showHelp = false // esc closes the help first, whatever screen is under it
 		return m, nil
 	}
-	if k.String() != "ctrl+c" { // typing a query: q, ? and the rest are text
+	if !key.Matches(k, m.keys.Interrupt) { // typing a query: q, ? and the rest are text
 		switch {
 		case m.mode == modeMain && m.tp.filter.active:
 			return m.filterKey(k)
