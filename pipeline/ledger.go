@@ -399,3 +399,15 @@ func (r *Runner) release(ctx context.Context, c *credential) (ok, dead bool, err
 		return false, false, err
 	}
 }
+
+// releaseTransient releases an agent obtained for one operation (a probe, a
+// check): bounded, and even when ctx is cancelled.
+func (r *Runner) releaseTransient(ctx context.Context, tenant string, g *agentwrit.Agent) {
+	c := r.led.find(g)
+	if c == nil {
+		return
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	r.release(rctx, c)
+}
