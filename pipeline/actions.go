@@ -47,7 +47,7 @@ func (r *Runner) Renew(ctx context.Context, tenantID string) error {
 	}
 	tr.mu.Lock()
 	tr.renewals++
-	info := r.agentInfoLocked(tr)
+	info := tr.agentInfoLocked(r.cfg.Now())
 	tr.mu.Unlock()
 	r.emit(Event{Kind: EventRenewed, Tenant: tenantID, Agent: info,
 		Message: fmt.Sprintf("%s: renewed, jti %s… → %s…", tenantID, short(oldJTI), short(g.JTI()))})
@@ -168,7 +168,7 @@ func (r *Runner) Revoke(ctx context.Context, tenantID, level string) error {
 	if !v.Valid && !tr.released {
 		tr.revoked = true
 	}
-	info := r.agentInfoLocked(tr)
+	info := tr.agentInfoLocked(r.cfg.Now())
 	tr.mu.Unlock()
 	msg := fmt.Sprintf("%s: revoked at level %s (target %s); agent token now %s", tenantID, level, target, map[bool]string{true: "still valid", false: "refused"}[v.Valid])
 	if level == string(agentwrit.RevokeChain) && v.Valid {

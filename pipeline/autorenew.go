@@ -43,7 +43,7 @@ func (r *Runner) RenewDue(ctx context.Context) int {
 	n := 0
 	for _, tr := range r.tenants {
 		tr.mu.Lock()
-		info := r.agentInfoLocked(tr)
+		info := tr.agentInfoLocked(r.cfg.Now())
 		tr.mu.Unlock()
 		if info == nil || info.State != AgentActive {
 			continue

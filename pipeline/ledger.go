@@ -368,11 +368,11 @@ func (r *Runner) release(ctx context.Context, c *credential) (ok, dead bool, err
 			tr.mu.Lock()
 			if tr.agent == c.agent {
 				tr.released = true
-				ev.Agent = r.agentInfoLocked(tr)
+				ev.Agent = tr.agentInfoLocked(r.cfg.Now())
 			}
 			tr.mu.Unlock()
 		} else if c.agent != nil {
-			ev.Agent = r.infoOf(c.agent, true, false, 0)
+			ev.Agent = agentInfo(c.agent, true, false, 0, r.cfg.Now())
 		}
 		r.emit(ev)
 		return true, false, nil

@@ -37,7 +37,7 @@ func (r *Runner) actingAgent(ctx context.Context, tenantID, taskPrefix, role str
 		return nil, false, err
 	}
 	tr.mu.Lock()
-	g = r.liveAgentLocked(tr)
+	g = tr.liveAgentLocked(r.cfg.Now())
 	tr.mu.Unlock()
 	if g != nil {
 		return g, false, nil
@@ -46,7 +46,7 @@ func (r *Runner) actingAgent(ctx context.Context, tenantID, taskPrefix, role str
 	if err != nil {
 		return nil, false, err
 	}
-	r.emit(Event{Kind: EventAgentCreated, Agent: r.infoOf(g, false, false, 0),
+	r.emit(Event{Kind: EventAgentCreated, Agent: agentInfo(g, false, false, 0, r.cfg.Now()),
 		Message: fmt.Sprintf("%s: dedicated %s agent %s (the tenant has no live agent), scope %v", tenantID, role, g.ID(), g.Scope())})
 	return g, true, nil
 }
@@ -102,7 +102,7 @@ func (r *Runner) noteDeadToken(actor string, a Access) {
 		return
 	}
 	tr.mu.Lock()
-	info := r.agentInfoLocked(tr)
+	info := tr.agentInfoLocked(r.cfg.Now())
 	tr.mu.Unlock()
 	if info != nil && info.State == AgentExpired {
 		r.emit(Event{Kind: EventExpired, Tenant: actor, Agent: info, Message: fmt.Sprintf("%s: agent %s has expired", actor, info.SPIFFEID)})
@@ -128,7 +128,7 @@ func (r *Runner) IsolationCheck(ctx context.Context) (IsolationResult, error) {
 		return IsolationResult{}, err
 	}
 	defer r.releaseTransient(ctx, a.ID, ga)
-	r.emit(Event{Kind: EventAgentCreated, Tenant: a.ID, Agent: r.infoOf(ga, false, false, 0),
+	r.emit(Event{Kind: EventAgentCreated, Tenant: a.ID, Agent: agentInfo(ga, false, false, 0, r.cfg.Now()),
 		Message: fmt.Sprintf("isolation check: %s agent %s, scope %v", a.ID, ga.ID(), ga.Scope())})
 
 	type spec struct {
@@ -159,7 +159,7 @@ func (r *Runner) IsolationCheck(ctx context.Context) (IsolationResult, error) {
 			return IsolationResult{}, err
 		}
 		defer r.releaseTransient(ctx, b.ID, gb)
-		r.emit(Event{Kind: EventAgentCreated, Tenant: b.ID, Agent: r.infoOf(gb, false, false, 0),
+		r.emit(Event{Kind: EventAgentCreated, Tenant: b.ID, Agent: agentInfo(gb, false, false, 0, r.cfg.Now()),
 			Message: fmt.Sprintf("isolation check: %s agent %s, scope %v", b.ID, gb.ID(), gb.Scope())})
 		specs = []spec{
 			{fmt.Sprintf("%s agent cannot read %s data", a.ID, b.ID), ga, a, b, OpRead, false},

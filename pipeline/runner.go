@@ -251,7 +251,7 @@ func (r *Runner) releaseStore(tr *tenantRun) {
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
 	tr.users--
-	r.closeIdleStoreLocked(tr)
+	tr.closeIdleStoreLocked()
 }
 
 // retireStore closes the tenant's store now if no one uses it, else when its
@@ -260,11 +260,12 @@ func (r *Runner) retireStore(tr *tenantRun) {
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
 	tr.retire = true
-	r.closeIdleStoreLocked(tr)
+	tr.closeIdleStoreLocked()
 }
 
-// closeIdleStoreLocked closes a retired store that no one uses. tr.mu is held.
-func (r *Runner) closeIdleStoreLocked(tr *tenantRun) {
+// closeIdleStoreLocked closes a retired store that no one uses. tr.mu is
+// held.
+func (tr *tenantRun) closeIdleStoreLocked() {
 	if tr.retire && tr.users == 0 && tr.store != nil {
 		tr.store.Close()
 		tr.store = nil
@@ -299,15 +300,17 @@ func (r *Runner) Close() error {
 	return errors.Join(errs...)
 }
 
-// agentInfoLocked snapshots an agent for display. Call with tr.mu held.
-func (r *Runner) agentInfoLocked(tr *tenantRun) *AgentInfo {
+// agentInfoLocked snapshots the tenant's agent for display, its state as of
+// now. tr.mu is held.
+func (tr *tenantRun) agentInfoLocked(now time.Time) *AgentInfo {
 	if tr.agent == nil {
 		return nil
 	}
-	return r.infoOf(tr.agent, tr.released, tr.revoked, tr.renewals)
+	return agentInfo(tr.agent, tr.released, tr.revoked, tr.renewals, now)
 }
 
-func (r *Runner) infoOf(g *agentwrit.Agent, released, revoked bool, renewals int) *AgentInfo {
+// agentInfo snapshots agent g for display, its state as of now.
+func agentInfo(g *agentwrit.Agent, released, revoked bool, renewals int, now time.Time) *AgentInfo {
 	info := &AgentInfo{
 		SPIFFEID: g.ID(), TaskID: g.TaskID(), OrchID: g.OrchID(), JTI: g.JTI(), Token: g.ShortToken(),
 		Scope: g.Scope(), IssuedAt: g.IssuedAt(), ExpiresAt: g.ExpiresAt(), Renewals: renewals,
@@ -317,7 +320,7 @@ func (r *Runner) infoOf(g *agentwrit.Agent, released, revoked bool, renewals int
 		info.State = AgentReleased
 	case revoked:
 		info.State = AgentRevoked
-	case !r.cfg.Now().Before(info.ExpiresAt):
+	case !now.Before(info.ExpiresAt):
 		info.State = AgentExpired
 	default:
 		info.State = AgentActive
@@ -330,7 +333,7 @@ func (r *Runner) Snapshot() []TenantState {
 	out := make([]TenantState, len(r.tenants))
 	for i, tr := range r.tenants {
 		tr.mu.Lock()
-		out[i] = TenantState{Tenant: tr.t, Stage: tr.stage, Running: tr.running, Agent: r.agentInfoLocked(tr),
+		out[i] = TenantState{Tenant: tr.t, Stage: tr.stage, Running: tr.running, Agent: tr.agentInfoLocked(r.cfg.Now()),
 			Rows: tr.nrows, Metrics: tr.metrics, Report: tr.report, ReportJSON: tr.reportJSON, Err: tr.err}
 		tr.mu.Unlock()
 	}
@@ -342,7 +345,7 @@ func (r *Runner) LiveAgents() int {
 	n := 0
 	for _, tr := range r.tenants {
 		tr.mu.Lock()
-		if info := r.agentInfoLocked(tr); info != nil && info.State == AgentActive {
+		if info := tr.agentInfoLocked(r.cfg.Now()); info != nil && info.State == AgentActive {
 			n++
 		}
 		tr.mu.Unlock()
@@ -396,10 +399,10 @@ func (r *Runner) register(ctx context.Context, tenantID, taskPrefix, role string
 	return g, nil
 }
 
-// liveAgentLocked returns the tenant's agent if it is active (not released,
-// revoked or expired), else nil. tr.mu is held.
-func (r *Runner) liveAgentLocked(tr *tenantRun) *agentwrit.Agent {
-	if info := r.agentInfoLocked(tr); info != nil && info.State == AgentActive {
+// liveAgentLocked returns the tenant's agent if it is active at now (not
+// released, revoked or expired), else nil. tr.mu is held.
+func (tr *tenantRun) liveAgentLocked(now time.Time) *agentwrit.Agent {
+	if info := tr.agentInfoLocked(now); info != nil && info.State == AgentActive {
 		return tr.agent
 	}
 	return nil
@@ -416,29 +419,30 @@ func (r *Runner) Step(ctx context.Context, tenantID string) error {
 	}
 	tr.step.Lock()
 	defer tr.step.Unlock()
-	return r.stepLocked(ctx, tr)
+	return r.runStep(ctx, tr)
 }
 
 // startsOverLocked reports whether the tenant's next step starts it over
 // with a fresh agent: after a finished run, when its agent can no longer act
 // (expired, revoked, released mid-run) or when its last stage failed. tr.mu
 // is held.
-func (r *Runner) startsOverLocked(tr *tenantRun) bool {
+func (tr *tenantRun) startsOverLocked(now time.Time) bool {
 	if tr.stage == StageRelease || tr.stage == StageNone {
 		return true
 	}
-	return tr.err != "" || r.liveAgentLocked(tr) == nil
+	return tr.err != "" || tr.liveAgentLocked(now) == nil
 }
 
-// stepLocked runs the tenant's next stage. The caller holds tr.step.
-func (r *Runner) stepLocked(ctx context.Context, tr *tenantRun) error {
+// runStep runs the tenant's next stage. The caller holds tr.step (stages of
+// one tenant run one at a time).
+func (r *Runner) runStep(ctx context.Context, tr *tenantRun) error {
 	tr.mu.Lock()
 	next := tr.stage + 1
 	var old *agentwrit.Agent
-	if r.startsOverLocked(tr) {
+	if tr.startsOverLocked(r.cfg.Now()) {
 		next = StageCreate
 		if tr.stage != StageNone && tr.stage != StageRelease {
-			old = r.liveAgentLocked(tr) // a failed stage's agent: not needed any more
+			old = tr.liveAgentLocked(r.cfg.Now()) // a failed stage's agent: not needed any more
 		}
 	}
 	tr.running = next
@@ -473,7 +477,7 @@ func (r *Runner) stepLocked(ctx context.Context, tr *tenantRun) error {
 	case StageLoad:
 		ev.Rows, ev.Metrics, ev.Report = tr.nrows, tr.metrics, tr.report
 	case StageCreate, StageRelease:
-		ev.Agent = r.agentInfoLocked(tr)
+		ev.Agent = tr.agentInfoLocked(r.cfg.Now())
 	}
 	tr.mu.Unlock()
 	r.emit(ev)
@@ -494,7 +498,7 @@ func (r *Runner) runStage(ctx context.Context, tr *tenantRun, st Stage) error {
 		tr.mu.Lock()
 		tr.agent, tr.released, tr.revoked, tr.renewals = g, false, false, 0
 		tr.rows, tr.nrows, tr.metrics, tr.report, tr.reportJSON = nil, 0, nil, "", ""
-		info := r.agentInfoLocked(tr)
+		info := tr.agentInfoLocked(r.cfg.Now())
 		tr.mu.Unlock()
 		r.emit(Event{Kind: EventAgentCreated, Tenant: t.ID, Stage: st, Agent: info,
 			Message: fmt.Sprintf("%s: agent %s created, scope %v, expires in %ds", t.ID, g.ID(), g.Scope(), int(r.cfg.TTL/time.Second))})
@@ -631,7 +635,7 @@ func (r *Runner) runTenant(ctx context.Context, tr *tenantRun) (err error) {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := r.stepLocked(ctx, tr); err != nil {
+		if err := r.runStep(ctx, tr); err != nil {
 			return err
 		}
 	}
