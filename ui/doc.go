@@ -9,7 +9,11 @@
 //
 // Layout of the package:
 //
-//	model.go    Model, Options, Controller, New, Init and Update (key routing)
+//	model.go    Model, New, Init and Update (key routing)
+//	controller.go  Controller, Options and BrokerInfo: the console's contract
+//	lifecycle.go   the way out (Shutdown), live health, the last error
+//	*_keys.go   each screen's keys: main_keys, probes_keys (the cross-tenant
+//	            form), admin_keys (revoke menu), audit_keys
 //	view.go     View, the layout and the memoised panes
 //	keys.go     KeyMap and its help
 //	msgs.go     every message type
