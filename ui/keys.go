@@ -177,10 +177,11 @@ func (k KeyMap) ShortHelp() []key.Binding {
 // FullHelp is the help shown by "?" (help.KeyMap).
 func (k KeyMap) FullHelp() [][]key.Binding {
 	return [][]key.Binding{
-		{k.Up, k.Down, k.Home, k.End, k.FilterOpen, k.Step, k.RunAll, k.Preview, k.ShowError},
-		{k.Cross, k.Isolation, k.Matrix, k.OverCeiling, k.Delegate},
-		{k.Renew, k.Release, k.Revoke, k.Audit},
-		{k.Focus, k.LogUp, k.LogDown, k.Close, k.Help, k.Quit},
+		// Main screen: moving, acting on the selected tenant, the rest; three
+		// columns, so that the whole help fits 80 columns.
+		{k.Up, k.Down, k.Home, k.End, k.FilterOpen, k.Focus, k.LogUp, k.LogDown, k.Close},
+		{k.Step, k.RunAll, k.Cross, k.Isolation, k.Matrix, k.OverCeiling, k.Delegate, k.Renew, k.Release},
+		{k.Revoke, k.Audit, k.Preview, k.ShowError, k.Help, k.Quit},
 		{k.FieldPrev, k.FieldNext, k.ValuePrev, k.ValueNext, k.Run, k.Released, k.Cancel},
 		{k.MenuUp, k.MenuDown, k.Choose},
 		{k.Filter, k.FilterValue, k.TypeFilter, k.ScrollUp, k.ScrollDown, k.Oldest, k.Newest, k.Refresh, k.Back},
