@@ -18,7 +18,7 @@ import (
 // cmdTour runs the guided tour: the console with a lesson pane. With
 // --solve it checks the lessons instead: each lesson's solution is replayed
 // against the real runner and broker, and its expectations checked.
-func cmdTour(in *interrupts, args []string, stdout, stderr io.Writer) error {
+func cmdTour(in *interrupts, args []string, stdout, stderr io.Writer) (retErr error) {
 	ctx := in.ctx
 	var dir string
 	var solve bool
@@ -42,11 +42,22 @@ func cmdTour(in *interrupts, args []string, stdout, stderr io.Writer) error {
 	if !isTerminal(os.Stdin) || !isTerminal(os.Stdout) {
 		return usageErr("not a terminal: the tour needs an interactive TTY; `tenantui tour --solve` checks lessons headless")
 	}
-	sess, err := connect(ctx, c.broker, c.tls, func(msg string) { fmt.Fprintln(stderr, "tenantui: "+msg) })
+	elog, err := c.openLog()
 	if err != nil {
 		return err
 	}
+	sess, err := connect(ctx, c.broker, c.tls, func(msg string) { fmt.Fprintln(stderr, "tenantui: "+msg) })
+	if err != nil {
+		closeLog(elog)
+		return err
+	}
 	defer sess.Close()
+	// Closed last, after the way out has emitted its events.
+	defer func() {
+		if err := closeLog(elog); err != nil && retErr == nil {
+			retErr = err
+		}
+	}()
 	// As the console: the program gets signals as messages.
 	uctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
@@ -56,6 +67,7 @@ func cmdTour(in *interrupts, args []string, stdout, stderr io.Writer) error {
 		return usageErr("%v", err)
 	}
 	defer tc.Close()
+	tc.log = elog
 	opts := tc.options(sess, lessons)
 	opts.Events, opts.QueryBackground = events, true
 	return runConsole(in, uctx, "tour", ui.New(opts), tc, stdout, stderr)
@@ -104,6 +116,8 @@ type tourControl struct {
 	ttl     time.Duration
 	tenants []pipeline.Tenant
 	closed  bool // shut down: no fresh runner any more
+	// log receives every event of every runner (--log); set before use.
+	log *pipeline.EventLog
 }
 
 var (
@@ -119,6 +133,9 @@ func newTourControl(ctx context.Context, c common, tenants []pipeline.Tenant, se
 			DataDir: c.data, ReportsDir: c.reports, TTL: ttl, Seed: c.seed, Scale: c.scale,
 			Concurrency: c.concurrency, Now: now,
 			Emit: func(ev pipeline.Event) {
+				if t.log != nil {
+					t.log.Write(ev)
+				}
 				t.emitted.Add(1)
 				select {
 				case events <- ev:
