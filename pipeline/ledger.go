@@ -36,10 +36,8 @@ const (
 type ledger struct {
 	mu       sync.Mutex
 	closing  bool
-	inflight int           // registrations and delegations under way
-	idle     chan struct{} // closed when inflight drops to 0
+	inflight counter // registrations and delegations under way
 	creds    []*credential
-	live     int // creds not yet released nor known dead
 	// releasedClosing counts the releases since close, by any caller: the
 	// way out's count.
 	releasedClosing int
@@ -58,11 +56,6 @@ type credential struct {
 	done   bool // released, or refused by the broker as already dead
 }
 
-// short is the credential's display form: its role, holder and jti prefix.
-func (c *credential) short() string {
-	return fmt.Sprintf("%s:%s(jti %s…)", c.role, c.tenant, short(c.jti))
-}
-
 // begin announces a registration or delegation. After Shutdown has begun it
 // refuses, so that nothing is obtained once release-all has started.
 func (l *ledger) begin() error {
@@ -71,25 +64,18 @@ func (l *ledger) begin() error {
 	if l.closing {
 		return ErrShuttingDown
 	}
-	if l.inflight == 0 {
-		l.idle = make(chan struct{})
-	}
-	l.inflight++
+	l.inflight.add() // under l.mu: close cannot miss it
 	return nil
 }
 
 // end records the outcome of a begun registration (c nil: nothing obtained).
 func (l *ledger) end(c *credential) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	if c != nil {
+		l.mu.Lock()
 		l.creds = append(l.creds, c)
-		l.live++
+		l.mu.Unlock()
 	}
-	l.inflight--
-	if l.inflight == 0 {
-		close(l.idle)
-	}
+	l.inflight.done()
 }
 
 // close refuses new registrations and waits, until ctx ends, for those under
@@ -97,19 +83,8 @@ func (l *ledger) end(c *credential) {
 func (l *ledger) close(ctx context.Context) int {
 	l.mu.Lock()
 	l.closing = true
-	idle, n := l.idle, l.inflight
 	l.mu.Unlock()
-	if n == 0 {
-		return 0
-	}
-	select {
-	case <-idle:
-		return 0
-	case <-ctx.Done():
-		l.mu.Lock()
-		defer l.mu.Unlock()
-		return l.inflight
-	}
+	return l.inflight.wait(ctx)
 }
 
 // settle marks c released (by the broker) or dead.
@@ -120,10 +95,7 @@ func (l *ledger) settle(c *credential, released bool) {
 		l.releasedClosing++
 	}
 	c.busy = false
-	if !c.done {
-		c.done = true
-		l.live--
-	}
+	c.done = true
 }
 
 // claim reserves c for one releaser: false when it is released, dead or
