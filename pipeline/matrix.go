@@ -52,11 +52,24 @@ func (r *Runner) sampledMatrix(ctx context.Context, k int) (MatrixResult, error)
 	n := len(r.tenants)
 	k = min(k, n-1)
 	res := MatrixResult{Sampled: true, SampleK: k, Seed: r.cfg.Seed, Probes: make([]ProbeResult, 2*n*(k+1))}
+	// Report directories of allowed own writes are synced in batches.
+	defer r.dirs.hold()()
+	err := r.probeMatrix(ctx, &res, k+1, func(ai int, id string) []int {
+		return MatrixTargets(ai, n, k, id, r.cfg.Seed)
+	}, true)
+	return res, err
+}
+
+// probeMatrix probes, for every actor, read and write on each of
+// targets(actor index, actor id) (per actors' targets, in order) with one
+// fresh agent per actor, released afterwards, into res.Probes (actor-major,
+// then target, then read before write), and counts the failures. With
+// retire, each store closes once its probes are done (memory stays flat on
+// large catalogs, as in run-all).
+func (r *Runner) probeMatrix(ctx context.Context, res *MatrixResult, per int, targets func(int, string) []int, retire bool) error {
 	for _, tr := range r.tenants {
 		res.Tenants = append(res.Tenants, tr.t.ID)
 	}
-	// Report directories of allowed own writes are synced in batches.
-	defer r.dirs.hold()()
 	var mu sync.Mutex
 	err := r.forEach(ctx, r.tenants, func(ctx context.Context, atr *tenantRun) error {
 		g, err := r.createAgent(ctx, atr.t, "matrix", RoleMatrix)
@@ -65,27 +78,27 @@ func (r *Runner) sampledMatrix(ctx context.Context, k int) (MatrixResult, error)
 		}
 		defer r.releaseTransient(ctx, atr.t.ID, g)
 		ai := r.index[atr.t.ID]
-		for s, ti := range MatrixTargets(ai, n, k, atr.t.ID, r.cfg.Seed) {
+		for s, ti := range targets(ai, atr.t.ID) {
 			for oi, op := range []Op{OpRead, OpWrite} {
 				p, err := r.probeWith(ctx, g, atr.t.ID, r.tenants[ti].t.ID, op)
 				if err != nil {
 					return err
 				}
-				// Memory stays flat: a store closes once its probes are done
-				// (as run-all does for large catalogs).
-				r.retireStore(r.tenants[ti])
+				if retire {
+					r.retireStore(r.tenants[ti])
+				}
 				mu.Lock()
-				res.Probes[(ai*(k+1)+s)*2+oi] = p
+				res.Probes[(ai*per+s)*2+oi] = p
 				mu.Unlock()
 			}
 		}
 		return nil
 	})
 	if err != nil {
-		return res, err
+		return err
 	}
 	res.Failures = matrixFailures(res.Probes)
-	return res, nil
+	return nil
 }
 
 // matrixFailures counts probes decided otherwise than "allowed exactly when

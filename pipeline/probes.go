@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/tenantui/tenantui/agentwrit"
@@ -202,34 +201,11 @@ func (r *Runner) Matrix(ctx context.Context) (MatrixResult, error) {
 	if n > MaxMatrixTenants {
 		return r.sampledMatrix(ctx, MatrixSample)
 	}
+	all := make([]int, n)
+	for i := range all {
+		all[i] = i
+	}
 	res := MatrixResult{Probes: make([]ProbeResult, 2*n*n)}
-	for _, tr := range r.tenants {
-		res.Tenants = append(res.Tenants, tr.t.ID)
-	}
-	var mu sync.Mutex
-	err := r.forEach(ctx, r.tenants, func(ctx context.Context, atr *tenantRun) error {
-		g, err := r.createAgent(ctx, atr.t, "matrix", RoleMatrix)
-		if err != nil {
-			return err
-		}
-		defer r.releaseTransient(ctx, atr.t.ID, g)
-		ai := r.index[atr.t.ID]
-		for ti, ttr := range r.tenants {
-			for oi, op := range []Op{OpRead, OpWrite} {
-				p, err := r.probeWith(ctx, g, atr.t.ID, ttr.t.ID, op)
-				if err != nil {
-					return err
-				}
-				mu.Lock()
-				res.Probes[(ai*n+ti)*2+oi] = p
-				mu.Unlock()
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return res, err
-	}
-	res.Failures = matrixFailures(res.Probes)
-	return res, nil
+	err := r.probeMatrix(ctx, &res, n, func(int, string) []int { return all }, false)
+	return res, err
 }
