@@ -152,13 +152,22 @@ func settle(t testing.TB, m Model, cmd tea.Cmd) (Model, []tea.Msg) {
 func feed(t testing.TB, m Model, ev chan pipeline.Event) Model {
 	t.Helper()
 	for {
-		select {
-		case e := <-ev:
-			nm, cmd := m.Update(eventMsg(e))
-			m, _ = settle(t, nm.(Model), cmd)
-		default:
+		// Take what is waiting as one batch, as the console's listener does.
+		var batch eventBatchMsg
+	take:
+		for {
+			select {
+			case e := <-ev:
+				batch = append(batch, e)
+			default:
+				break take
+			}
+		}
+		if len(batch) == 0 {
 			return m
 		}
+		nm, cmd := m.Update(batch)
+		m, _ = settle(t, nm.(Model), cmd)
 	}
 }
 
