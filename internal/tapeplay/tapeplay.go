@@ -25,7 +25,7 @@ import (
 
 // Defaults of [Options].
 const (
-	DefaultMaxSleep    = 50 * time.Millisecond
+	DefaultMaxSleep    = 10 * time.Millisecond
 	DefaultMaxWait     = 5 * time.Second
 	DefaultQuitTimeout = 5 * time.Second
 )
