@@ -128,10 +128,12 @@ func settle(t testing.TB, m Model, cmd tea.Cmd) (Model, []tea.Msg) {
 			t.Fatalf("settle: timed out with %d calls in flight", m.busy)
 		}
 	}
-	// Collect what already finished (e.g. tea.Quit after the last call).
-	for {
+	// Collect what already finished (e.g. tea.Quit after the last call);
+	// with nothing outstanding there is nothing to wait for.
+	for pending > 0 {
 		select {
 		case msg := <-msgs:
+			pending--
 			switch msg := msg.(type) {
 			case tea.BatchMsg:
 				for _, c := range msg {
@@ -145,6 +147,7 @@ func settle(t testing.TB, m Model, cmd tea.Cmd) (Model, []tea.Msg) {
 			return m, fed
 		}
 	}
+	return m, fed
 }
 
 // feed applies the fake's pending events, then settles the refreshes they
