@@ -67,6 +67,7 @@ func start(ctx context.Context, s *Server, addr string, to serverTimeouts) (*Run
 		}
 		ln, scheme = tls.NewListener(ln, tc), "https"
 	}
+	var untouched connSet
 	r := &Running{
 		URL:  scheme + "://" + ln.Addr().String(),
 		Addr: ln.Addr().String(),
@@ -76,6 +77,7 @@ func start(ctx context.Context, s *Server, addr string, to serverTimeouts) (*Run
 			ReadTimeout:       to.read,
 			WriteTimeout:      to.write,
 			IdleTimeout:       to.idle,
+			ConnState:         untouched.track,
 		},
 		stop: make(chan struct{}),
 		done: make(chan struct{}),
@@ -96,6 +98,9 @@ func start(ctx context.Context, s *Server, addr string, to serverTimeouts) (*Run
 		}
 		sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 		defer cancel()
+		// A connection that never carried a request (a client's spare dial)
+		// would hold Shutdown for its whole grace: it has nothing to finish.
+		untouched.closeAll()
 		if err := r.srv.Shutdown(sctx); err != nil {
 			_ = r.srv.Close()
 		}
@@ -110,4 +115,33 @@ func (r *Running) Close() error {
 	r.closeOnce.Do(func() { close(r.stop) })
 	<-r.done
 	return r.closeErr
+}
+
+// connSet holds the connections that have not carried a request yet.
+type connSet struct {
+	mu sync.Mutex
+	m  map[net.Conn]struct{}
+}
+
+// track is an http.Server ConnState hook.
+func (c *connSet) track(conn net.Conn, st http.ConnState) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st == http.StateNew {
+		if c.m == nil {
+			c.m = map[net.Conn]struct{}{}
+		}
+		c.m[conn] = struct{}{}
+		return
+	}
+	delete(c.m, conn)
+}
+
+// closeAll closes every connection still untouched.
+func (c *connSet) closeAll() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for conn := range c.m {
+		conn.Close()
+	}
 }
