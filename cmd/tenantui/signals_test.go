@@ -96,6 +96,7 @@ func brokerLive(t *testing.T, url string) []string {
 // tenants with each exit signal at a random point (after k events): the
 // process must exit 0 having released everything, by the broker's audit.
 func TestHeadlessSignalReleasesEverything(t *testing.T) {
+	t.Parallel() // a subprocess: waits, not CPU
 	bin := builtBinary(t)
 	seed := uint64(time.Now().UnixNano())
 	rng := rand.New(rand.NewPCG(seed, 1))
@@ -145,6 +146,7 @@ func TestHeadlessSignalReleasesEverything(t *testing.T) {
 // SIGTERM starts the release, which cannot finish; the second exits at once
 // with exit 1 and says what stays live.
 func TestHeadlessSecondSignalExitsAtOnce(t *testing.T) {
+	t.Parallel() // a subprocess: waits, not CPU
 	bin := builtBinary(t)
 	wrap, releaseSeen, unfreeze := freezeOn("/v1/token/release")
 	url, creds := externalBroker(t, wrap)

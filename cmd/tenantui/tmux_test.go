@@ -19,6 +19,7 @@ import (
 // CI installs tmux; elsewhere the test needs it too, unless it is absent and
 // CI is not set.
 func TestConsoleInTmux(t *testing.T) {
+	t.Parallel() // a subprocess: waits, not CPU
 	bin := builtBinary(t)
 	dir := t.TempDir()
 	tmux := tmuxServer(t, dir)
@@ -92,6 +93,7 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 // SIGHUP) under a console with three live agents: the broker must see all
 // three released.
 func TestConsoleClosedTerminalReleases(t *testing.T) {
+	t.Parallel() // a subprocess: waits, not CPU
 	bin := builtBinary(t)
 	dir := t.TempDir()
 	tmux := tmuxServer(t, dir)
@@ -117,6 +119,7 @@ func TestConsoleClosedTerminalReleases(t *testing.T) {
 // TestConsoleSIGTERMDuringRunAll sends SIGTERM to the console while it runs
 // 300 tenants: it must release everything, in flight included, and exit 0.
 func TestConsoleSIGTERMDuringRunAll(t *testing.T) {
+	t.Parallel() // a subprocess: waits, not CPU
 	bin := builtBinary(t)
 	dir := t.TempDir()
 	tmux := tmuxServer(t, dir)
