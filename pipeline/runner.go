@@ -391,7 +391,13 @@ func (r *Runner) register(ctx context.Context, tenantID, taskPrefix, role string
 	r.taskMu.Lock()
 	r.idTenant[g.ID()] = tenantID
 	r.taskMu.Unlock()
-	if err := ctx.Err(); err != nil {
+	err = ctx.Err()
+	if err == nil && r.life.Err() != nil {
+		// Shutdown began while registering (the call's own context learns
+		// it a moment later, asynchronously).
+		err = ErrShuttingDown
+	}
+	if err != nil {
 		// Cancelled while registering: nobody will use this agent.
 		r.releaseTransient(ctx, tenantID, g)
 		return nil, err
