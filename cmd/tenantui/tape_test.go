@@ -87,6 +87,7 @@ func TestTapes(t *testing.T) {
 	clearEnv(t)
 	for _, tc := range tapeCases {
 		t.Run(strings.TrimSuffix(tc.file, ".tape"), func(t *testing.T) {
+			t.Parallel() // each tape has its own broker, clock and directories
 			replayTape(t, tc)
 		})
 	}
