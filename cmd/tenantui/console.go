@@ -31,13 +31,10 @@ func cmdConsole(in *interrupts, args []string, stdout, stderr io.Writer) (retErr
 	if !isTerminal(os.Stdin) || !isTerminal(os.Stdout) {
 		return usageErr("not a terminal: the console needs an interactive TTY; for a headless run use `tenantui run`")
 	}
-	elog, err := c.openLog()
-	if err != nil {
-		return err
-	}
 	// Broker notices (a rate-limited login, say) go to stderr until the
 	// console owns the screen, then into its log.
 	var toConsole atomic.Pointer[chan pipeline.Event]
+	var elog *pipeline.EventLog
 	notify := func(msg string) {
 		if ch := toConsole.Load(); ch != nil {
 			ev := pipeline.Event{Kind: pipeline.EventInfo, Time: time.Now(), Message: msg}
@@ -52,18 +49,11 @@ func cmdConsole(in *interrupts, args []string, stdout, stderr io.Writer) (retErr
 		}
 		fmt.Fprintln(stderr, "tenantui: "+msg)
 	}
-	sess, err := connect(ctx, c.broker, c.tls, notify)
+	sess, elog, finish, err := c.connectLogged(ctx, notify)
 	if err != nil {
-		closeLog(elog)
 		return err
 	}
-	defer sess.Close()
-	// Closed last, after the release on exit has emitted its events.
-	defer func() {
-		if err := closeLog(elog); err != nil && retErr == nil {
-			retErr = err
-		}
-	}()
+	defer finish(&retErr) // after the way out has emitted its events
 
 	// The console's own context: not the signal's, which the program
 	// receives as a message instead, to release visibly.

@@ -38,24 +38,14 @@ func cmdRun(ctx context.Context, in *interrupts, args []string, stdout, stderr i
 	if err != nil {
 		return err
 	}
-	elog, err := c.openLog()
-	if err != nil {
-		return err
-	}
 	notify := func(msg string) { fmt.Fprintln(stderr, "tenantui: "+msg) }
-	sess, err := connect(ctx, c.broker, c.tls, notify)
+	sess, elog, finish, err := c.connectLogged(ctx, notify)
 	if err != nil {
-		closeLog(elog)
 		return err
 	}
-	defer sess.Close()
-	// Closed after every other deferred step (the release of any agent left)
-	// has emitted its events; a write error fails the run.
-	defer func() {
-		if err := closeLog(elog); err != nil && retErr == nil {
-			retErr = err
-		}
-	}()
+	// After every other deferred step (the release of any agent left) has
+	// emitted its events; a log write error fails the run.
+	defer finish(&retErr)
 
 	var out eventSink
 	if *jsonOut {
@@ -148,6 +138,25 @@ func withLog(l *pipeline.EventLog, emit func(pipeline.Event)) func(pipeline.Even
 		l.Write(ev)
 		emit(ev)
 	}
+}
+
+// connectLogged opens --log (if given) and connects to the broker. finish
+// closes both, the log last, and turns a log write error into *retErr if
+// nothing failed before: defer it before anything that emits events.
+func (c *common) connectLogged(ctx context.Context, notify func(string)) (sess *session, elog *pipeline.EventLog, finish func(retErr *error), err error) {
+	if elog, err = c.openLog(); err != nil {
+		return nil, nil, nil, err
+	}
+	if sess, err = connect(ctx, c.broker, c.tls, notify); err != nil {
+		closeLog(elog)
+		return nil, nil, nil, err
+	}
+	return sess, elog, func(retErr *error) {
+		sess.Close()
+		if err := closeLog(elog); err != nil && *retErr == nil {
+			*retErr = err
+		}
+	}, nil
 }
 
 // closeLog closes the event log; a write error fails the command.

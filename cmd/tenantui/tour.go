@@ -42,22 +42,11 @@ func cmdTour(in *interrupts, args []string, stdout, stderr io.Writer) (retErr er
 	if !isTerminal(os.Stdin) || !isTerminal(os.Stdout) {
 		return usageErr("not a terminal: the tour needs an interactive TTY; `tenantui tour --solve` checks lessons headless")
 	}
-	elog, err := c.openLog()
+	sess, elog, finish, err := c.connectLogged(ctx, func(msg string) { fmt.Fprintln(stderr, "tenantui: "+msg) })
 	if err != nil {
 		return err
 	}
-	sess, err := connect(ctx, c.broker, c.tls, func(msg string) { fmt.Fprintln(stderr, "tenantui: "+msg) })
-	if err != nil {
-		closeLog(elog)
-		return err
-	}
-	defer sess.Close()
-	// Closed last, after the way out has emitted its events.
-	defer func() {
-		if err := closeLog(elog); err != nil && retErr == nil {
-			retErr = err
-		}
-	}()
+	defer finish(&retErr) // after the way out has emitted its events
 	// As the console: the program gets signals as messages.
 	uctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
