@@ -142,27 +142,11 @@ func replayTape(t *testing.T, tc tapeCase) {
 		if err != nil {
 			return nil, err
 		}
-		// As connect does for the embedded broker.
-		opts := []agentwrit.Option{agentwrit.WithNotify(func(string) {}), agentwrit.WithUserAgent("tenantui")}
-		app, err := agentwrit.NewApp(running.URL, creds.ClientID, creds.ClientSecret, opts...)
+		sess, err := replaySession(ctx, running.URL, creds, adminSecret)
 		if err != nil {
 			return nil, err
 		}
-		admin, err := agentwrit.NewAdmin(running.URL, adminSecret, opts...)
-		if err != nil {
-			return nil, err
-		}
-		h, err := app.Health(ctx)
-		if err != nil {
-			return nil, err
-		}
-		if err := app.Authenticate(ctx); err != nil {
-			return nil, err
-		}
-
 		// As cmdConsole does, on the virtual clock.
-		sess := &session{App: app, Admin: admin, Mode: "embedded", URL: running.URL, Version: h.Version,
-			Healthy: h.Status == "ok", ClientID: creds.ClientID}
 		con, err := newConsole(uctx, c, tenants, sess, clk.Now, nil)
 		if err != nil {
 			return nil, err
@@ -275,4 +259,27 @@ func TestConsoleFlags(t *testing.T) {
 	if _, err := consoleFlags("tenantui --ttl nope", "/tmp/x"); !errors.As(err, &ee) || ee.code != 2 {
 		t.Errorf("a bad flag: %v, want a usage error", err)
 	}
+}
+
+// replaySession is the session connect makes for the embedded broker, on a
+// broker a replay started itself (so that it knows the admin secret).
+func replaySession(ctx context.Context, url string, creds broker.AppCredentials, adminSecret string) (*session, error) {
+	opts := []agentwrit.Option{agentwrit.WithNotify(func(string) {}), agentwrit.WithUserAgent("tenantui")}
+	app, err := agentwrit.NewApp(url, creds.ClientID, creds.ClientSecret, opts...)
+	if err != nil {
+		return nil, err
+	}
+	admin, err := agentwrit.NewAdmin(url, adminSecret, opts...)
+	if err != nil {
+		return nil, err
+	}
+	h, err := app.Health(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := app.Authenticate(ctx); err != nil {
+		return nil, err
+	}
+	return &session{App: app, Admin: admin, Mode: "embedded", URL: url, Version: h.Version,
+		Healthy: h.Status == "ok", ClientID: creds.ClientID}, nil
 }

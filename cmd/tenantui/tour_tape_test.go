@@ -13,7 +13,6 @@ import (
 
 	tea "charm.land/bubbletea/v2"
 
-	"github.com/tenantui/tenantui/agentwrit"
 	"github.com/tenantui/tenantui/broker"
 	"github.com/tenantui/tenantui/internal/tapeplay"
 	"github.com/tenantui/tenantui/pipeline"
@@ -67,24 +66,10 @@ func TestTourTape(t *testing.T) {
 		if err != nil {
 			return nil, err
 		}
-		opts := []agentwrit.Option{agentwrit.WithNotify(func(string) {}), agentwrit.WithUserAgent("tenantui")}
-		app, err := agentwrit.NewApp(running.URL, creds.ClientID, creds.ClientSecret, opts...)
+		sess, err := replaySession(ctx, running.URL, creds, adminSecret)
 		if err != nil {
 			return nil, err
 		}
-		admin, err := agentwrit.NewAdmin(running.URL, adminSecret, opts...)
-		if err != nil {
-			return nil, err
-		}
-		h, err := app.Health(ctx)
-		if err != nil {
-			return nil, err
-		}
-		if err := app.Authenticate(ctx); err != nil {
-			return nil, err
-		}
-		sess := &session{App: app, Admin: admin, Mode: "embedded", URL: running.URL, Version: h.Version,
-			Healthy: h.Status == "ok", ClientID: creds.ClientID}
 		events := make(chan pipeline.Event, 4096)
 		if tc, err = newTourControl(uctx, c, tenants, sess, clk.Now, events); err != nil {
 			return nil, err
