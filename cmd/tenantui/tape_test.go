@@ -102,21 +102,7 @@ func replayTape(t *testing.T, tc tapeCase) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
-	// The embedded broker, as startEmbedded starts it, on the virtual clock.
-	adminSecret := randomHex(24)
-	srv, err := broker.New(broker.Config{AdminSecret: adminSecret, Now: clk.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	creds, err := srv.RegisterApp("tenantui", AppCeiling, 1800)
-	if err != nil {
-		t.Fatal(err)
-	}
-	running, err := broker.Start(ctx, srv, "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { running.Close() })
+	running, creds, adminSecret := replayBroker(t, ctx, clk)
 
 	// Built by the tape's start command; closed after the program is
 	// stopped (cleanups run last-registered first, and Play registers its
@@ -259,6 +245,27 @@ func TestConsoleFlags(t *testing.T) {
 	if _, err := consoleFlags("tenantui --ttl nope", "/tmp/x"); !errors.As(err, &ee) || ee.code != 2 {
 		t.Errorf("a bad flag: %v, want a usage error", err)
 	}
+}
+
+// replayBroker starts the embedded broker as startEmbedded does, on the
+// replay's virtual clock, with the console's app; it stops with the test.
+func replayBroker(t *testing.T, ctx context.Context, clk *tapeplay.Clock) (*broker.Running, broker.AppCredentials, string) {
+	t.Helper()
+	adminSecret := randomHex(24)
+	srv, err := broker.New(broker.Config{AdminSecret: adminSecret, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds, err := srv.RegisterApp("tenantui", AppCeiling, 1800)
+	if err != nil {
+		t.Fatal(err)
+	}
+	running, err := broker.Start(ctx, srv, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { running.Close() })
+	return running, creds, adminSecret
 }
 
 // replaySession is the session connect makes for the embedded broker, on a

@@ -13,7 +13,6 @@ import (
 
 	tea "charm.land/bubbletea/v2"
 
-	"github.com/tenantui/tenantui/broker"
 	"github.com/tenantui/tenantui/internal/tapeplay"
 	"github.com/tenantui/tenantui/pipeline"
 	"github.com/tenantui/tenantui/ui"
@@ -30,20 +29,7 @@ func TestTourTape(t *testing.T) {
 	clk := tapeplay.NewClock(t0)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	adminSecret := randomHex(24)
-	srv, err := broker.New(broker.Config{AdminSecret: adminSecret, Now: clk.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	creds, err := srv.RegisterApp("tenantui", AppCeiling, 1800)
-	if err != nil {
-		t.Fatal(err)
-	}
-	running, err := broker.Start(ctx, srv, "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { running.Close() })
+	running, creds, adminSecret := replayBroker(t, ctx, clk)
 
 	var tc *tourControl
 	uctx, ucancel := context.WithCancel(ctx)
