@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/tenantui/tenantui/agentwrit"
 )
@@ -14,33 +13,24 @@ import (
 // cmdAudit prints a broker's audit trail and verifies its hash chain.
 func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("audit", flag.ContinueOnError)
-	url := fs.String("broker", os.Getenv("AGENTWRIT_BROKER_URL"), "broker URL (default $AGENTWRIT_BROKER_URL)")
+	var af adminFlags
+	af.register(fs)
 	agent := fs.String("agent", "", "only events of this agent (SPIFFE ID)")
 	task := fs.String("task", "", "only events of this task id")
 	typ := fs.String("type", "", "only events of this type, e.g. token_released")
-	var tf tlsFlags
-	tf.register(fs)
 	if err := parse(fs, args, stderr); err != nil {
 		return err
 	}
-	tlsOpt, err := tf.option()
+	admin, err := af.admin("audit", agentwrit.WithNotify(func(m string) { fmt.Fprintln(stderr, "tenantui: "+m) }))
 	if err != nil {
 		return err
 	}
-	secret := os.Getenv("AGENTWRIT_ADMIN_SECRET")
-	if *url == "" || secret == "" {
-		return usageErr("audit needs a broker: set AGENTWRIT_BROKER_URL (or --broker) and AGENTWRIT_ADMIN_SECRET")
-	}
-	admin, err := agentwrit.NewAdmin(*url, secret, agentwrit.WithNotify(func(m string) { fmt.Fprintln(stderr, "tenantui: "+m) }), tlsOpt)
-	if err != nil {
-		return usageErr("%v", err)
-	}
 	all, err := admin.AllAuditEvents(ctx, agentwrit.AuditQuery{})
 	if errors.As(err, new(*agentwrit.AuthenticationError)) {
-		return usageErr("broker %s rejected the admin secret (check AGENTWRIT_ADMIN_SECRET)", *url)
+		return usageErr("broker %s rejected the admin secret (check AGENTWRIT_ADMIN_SECRET)", af.url)
 	}
 	if err != nil {
-		return usageErr("%s", describeConnErr(*url, err))
+		return usageErr("%s", describeConnErr(af.url, err))
 	}
 	for _, e := range all {
 		if (*agent != "" && e.AgentID != *agent) || (*task != "" && e.TaskID != *task) || (*typ != "" && e.EventType != *typ) {

@@ -187,3 +187,34 @@ func (c *common) openLog() (*pipeline.EventLog, error) {
 	}
 	return l, nil
 }
+
+// adminFlags are what the operator's commands (audit, watch) take: a broker
+// (--broker, else $AGENTWRIT_BROKER_URL), its TLS files, and the admin
+// secret from $AGENTWRIT_ADMIN_SECRET.
+type adminFlags struct {
+	url string
+	tls tlsFlags
+}
+
+func (a *adminFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&a.url, "broker", os.Getenv("AGENTWRIT_BROKER_URL"), "broker URL (default $AGENTWRIT_BROKER_URL); the admin secret comes from $AGENTWRIT_ADMIN_SECRET")
+	a.tls.register(fs)
+}
+
+// admin returns an admin session for command cmd, after the flags are
+// parsed; a missing broker or secret, or a bad TLS file, is a usage error.
+func (a *adminFlags) admin(cmd string, opts ...agentwrit.Option) (*agentwrit.Admin, error) {
+	tlsOpt, err := a.tls.option()
+	if err != nil {
+		return nil, err
+	}
+	secret := os.Getenv("AGENTWRIT_ADMIN_SECRET")
+	if a.url == "" || secret == "" {
+		return nil, usageErr("%s needs a broker: set AGENTWRIT_BROKER_URL (or --broker) and AGENTWRIT_ADMIN_SECRET (the operator's secret: the audit trail is admin-only)", cmd)
+	}
+	admin, err := agentwrit.NewAdmin(a.url, secret, append(opts, tlsOpt)...)
+	if err != nil {
+		return nil, usageErr("%v", err)
+	}
+	return admin, nil
+}

@@ -21,45 +21,36 @@ import (
 // grouped by tenant, or with --json one line per agent state change.
 func cmdWatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("watch", flag.ContinueOnError)
-	url := fs.String("broker", os.Getenv("AGENTWRIT_BROKER_URL"), "broker URL (default $AGENTWRIT_BROKER_URL); the admin secret comes from $AGENTWRIT_ADMIN_SECRET")
+	var af adminFlags
+	af.register(fs)
 	interval := fs.Duration("interval", time.Second, "time between polls of the audit trail once caught up")
 	jsonOut := fs.Bool("json", false, "write agent state changes as JSON lines instead of the live table")
-	var tf tlsFlags
-	tf.register(fs)
 	if err := parse(fs, args, stderr); err != nil {
-		return err
-	}
-	tlsOpt, err := tf.option()
-	if err != nil {
 		return err
 	}
 	if *interval < 100*time.Millisecond || *interval > time.Hour {
 		return usageErr("--interval must be between 100ms and 1h, got %s", *interval)
 	}
-	secret := os.Getenv("AGENTWRIT_ADMIN_SECRET")
-	if *url == "" || secret == "" {
-		return usageErr("watch needs a broker: set AGENTWRIT_BROKER_URL (or --broker) and AGENTWRIT_ADMIN_SECRET (the operator's secret: the audit trail is admin-only)")
+	admin, err := af.admin("watch", agentwrit.WithUserAgent("tenantui"))
+	if err != nil {
+		return err
 	}
 	if !*jsonOut && (!isTerminal(os.Stdin) || !isTerminal(os.Stdout)) {
 		return usageErr("not a terminal: the live view needs an interactive TTY; use `tenantui watch --json` to pipe changes")
-	}
-	admin, err := agentwrit.NewAdmin(*url, secret, agentwrit.WithUserAgent("tenantui"), tlsOpt)
-	if err != nil {
-		return usageErr("%v", err)
 	}
 	defer admin.Client().CloseIdleConnections()
 	// Fail fast on what a retry cannot fix: no broker there, a wrong secret.
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if _, err := admin.Client().Health(sctx); err != nil {
-		return usageErr("%s", describeConnErr(*url, err))
+		return usageErr("%s", describeConnErr(af.url, err))
 	}
 	if err := admin.Authenticate(sctx); err != nil {
 		var au *agentwrit.AuthenticationError
 		if errors.As(err, &au) {
-			return usageErr("broker %s rejected the admin secret (check AGENTWRIT_ADMIN_SECRET)", *url)
+			return usageErr("broker %s rejected the admin secret (check AGENTWRIT_ADMIN_SECRET)", af.url)
 		}
-		return usageErr("%s", describeConnErr(*url, err))
+		return usageErr("%s", describeConnErr(af.url, err))
 	}
 
 	w := watch.New(watch.Config{Broker: watch.AdminBroker{Admin: admin}, BrokerURL: admin.BrokerURL(), Interval: *interval})
