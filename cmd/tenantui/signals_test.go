@@ -171,10 +171,7 @@ func TestHeadlessSecondSignalExitsAtOnce(t *testing.T) {
 	}
 	cmd.Process.Signal(syscall.SIGTERM)
 	// Wait until the release has reached the (frozen) broker, then again.
-	deadline := time.Now().Add(10 * time.Second)
-	for !releaseSeen.Load() && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitUntil(t, "a release reaches the frozen broker", releaseSeen.Load)
 	cmd.Process.Signal(syscall.SIGTERM)
 	go func() {
 		for sc.Scan() {

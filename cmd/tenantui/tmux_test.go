@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tenantui/tenantui/agentwrit"
+	"github.com/tenantui/tenantui/broker"
 )
 
 // TestConsoleInTmux drives the built binary in a real terminal (tmux): start,
@@ -76,6 +77,13 @@ func tmuxServer(t *testing.T, dir string) func(args ...string) string {
 	}
 }
 
+// tmuxEnv is the environment a console in tmux needs to use the broker at
+// url with creds, and no admin secret.
+func tmuxEnv(url string, creds broker.AppCredentials) []string {
+	return []string{"-e", "AGENTWRIT_BROKER_URL=" + url, "-e", "AGENTWRIT_CLIENT_ID=" + creds.ClientID,
+		"-e", "AGENTWRIT_CLIENT_SECRET=" + creds.ClientSecret, "-e", "AGENTWRIT_ADMIN_SECRET=", "-e", "TERM=xterm-256color"}
+}
+
 // waitUntil polls cond until it holds or 20 s pass.
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -98,17 +106,16 @@ func TestConsoleClosedTerminalReleases(t *testing.T) {
 	dir := t.TempDir()
 	tmux := tmuxServer(t, dir)
 	url, creds := externalBroker(t, nil)
-	env := []string{"-e", "AGENTWRIT_BROKER_URL=" + url, "-e", "AGENTWRIT_CLIENT_ID=" + creds.ClientID,
-		"-e", "AGENTWRIT_CLIENT_SECRET=" + creds.ClientSecret, "-e", "AGENTWRIT_ADMIN_SECRET=", "-e", "TERM=xterm-256color"}
+	env := tmuxEnv(url, creds)
 	script := "exec " + bin + " --data " + filepath.Join(dir, "data") + " --reports " + filepath.Join(dir, "reports")
 	tmux(append(append([]string{"new-session", "-d", "-s", "hup", "-x", "100", "-y", "30"}, env...), script)...)
 	screen := func() string { return tmux("capture-pane", "-p", "-t", "hup") }
 	waitUntil(t, "the console starts", func() bool { return strings.Contains(screen(), "Tenants (3)") })
-	for _, keys := range [][]string{{"Enter"}, {"j", "Enter"}, {"j", "Enter"}} {
+	for i, keys := range [][]string{{"Enter"}, {"j", "Enter"}, {"j", "Enter"}} {
 		tmux(append([]string{"send-keys", "-t", "hup"}, keys...)...)
-		time.Sleep(300 * time.Millisecond) // a person's pace; the wait below is what counts
+		live := []string{"1 agent live", "2 agents live", "3 agents live"}[i]
+		waitUntil(t, live, func() bool { return strings.Contains(screen(), live) })
 	}
-	waitUntil(t, "three agents live", func() bool { return strings.Contains(screen(), "3 agents live") })
 	if live := brokerLive(t, url); len(live) != 3 {
 		t.Fatalf("the broker shows %d live before the hang-up, want 3: %q", len(live), live)
 	}
@@ -124,8 +131,7 @@ func TestConsoleSIGTERMDuringRunAll(t *testing.T) {
 	dir := t.TempDir()
 	tmux := tmuxServer(t, dir)
 	url, creds := externalBroker(t, nil)
-	env := []string{"-e", "AGENTWRIT_BROKER_URL=" + url, "-e", "AGENTWRIT_CLIENT_ID=" + creds.ClientID,
-		"-e", "AGENTWRIT_CLIENT_SECRET=" + creds.ClientSecret, "-e", "AGENTWRIT_ADMIN_SECRET=", "-e", "TERM=xterm-256color"}
+	env := tmuxEnv(url, creds)
 	status := filepath.Join(dir, "status")
 	script := bin + " --concurrency 8 --tenants " + catalogFile(t, 300) + " --data " + filepath.Join(dir, "data") +
 		" --reports " + filepath.Join(dir, "reports") + "; echo $? > " + status + "; sleep 60"
