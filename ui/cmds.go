@@ -13,12 +13,11 @@ import (
 // Every tea.Cmd the console issues. Each is built from values copied out of
 // the model (never the model itself) and does its I/O on the Cmd goroutine.
 
-// Timeouts for Controller calls. The console has no context of its own: the
-// program's owner cancels the pipeline when Run returns.
+// Timeouts for Controller calls. A quit cancels them sooner: the runner
+// joins every call to its own life, which Shutdown ends.
 const (
-	callTimeout    = 30 * time.Second
-	runAllTimeout  = 10 * time.Minute
-	releaseTimeout = 10 * time.Second
+	callTimeout   = 30 * time.Second
+	runAllTimeout = 10 * time.Minute
 )
 
 // waitForEvent delivers the next pipeline event. The model re-arms it after

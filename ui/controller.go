@@ -12,7 +12,7 @@ import (
 // (BrokerInfo).
 
 // Controller is what the console drives. The pipeline's *Runner satisfies
-// it; tests pass a fake. Every method may block except Snapshot, LiveAgents
+// it; tests pass a fake. Every method may block except Snapshot
 // and AdminAvailable, and the console calls all of them from Cmds only.
 type Controller interface {
 	// Snapshot returns every tenant's state. It is cheap and in memory.
@@ -42,8 +42,6 @@ type Controller interface {
 	Shutdown(ctx context.Context) pipeline.ShutdownResult
 	// Health asks the broker whether it is alive.
 	Health(ctx context.Context) (pipeline.Health, error)
-	// LiveAgents counts agents neither released, revoked nor expired.
-	LiveAgents() int
 	// Revoke revokes the tenant's agent at level token, agent, task or chain.
 	Revoke(ctx context.Context, tenant string, level string) error
 	// Delegate has from's agent delegate scope to to's agent.

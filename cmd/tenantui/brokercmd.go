@@ -11,12 +11,9 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/tenantui/tenantui/broker"
 )
-
-const defaultReleaseTimeout = 10 * time.Second
 
 // sampleAppName is the app --sample-app registers, as the sample names it.
 const sampleAppName = "sample-apps"

@@ -162,7 +162,7 @@ func replayTape(t *testing.T, tc tapeCase) {
 	if n := r.LiveAgents(); n != 0 {
 		t.Errorf("%d agents still live after the quit", n)
 	}
-	rctx, rcancel := context.WithTimeout(ctx, defaultReleaseTimeout)
+	rctx, rcancel := context.WithTimeout(ctx, shutdownTimeout)
 	defer rcancel()
 	if n, err := r.ReleaseAll(rctx); n != 0 || err != nil {
 		t.Errorf("the quit left %d agents to release (%v)", n, err)
