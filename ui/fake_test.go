@@ -521,18 +521,6 @@ func (f *fakeCtrl) Health(ctx context.Context) (pipeline.Health, error) {
 	return pipeline.Health{Status: "ok", Version: "v2.0.0", At: f.now()}, nil
 }
 
-func (f *fakeCtrl) LiveAgents() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	n := 0
-	for _, s := range f.states {
-		if f.live(s.Agent) {
-			n++
-		}
-	}
-	return n
-}
-
 func (f *fakeCtrl) Revoke(ctx context.Context, tenant, level string) error {
 	defer f.begin("Revoke %s %s", tenant, level)()
 	if !f.adminOK {
