@@ -44,7 +44,7 @@ type Runner struct {
 	tenants []*tenantRun
 	seq     atomic.Int64
 	emitMu  sync.Mutex
-	dirs    dirSyncer // report directories' fsyncs, batched by RunAll
+	dirs    *reportSync // reports' file and directory syncs, batched by RunAll and Matrix
 
 	taskMu     sync.Mutex
 	taskTenant map[string]string // task id → tenant id, for the audit screen
@@ -177,7 +177,7 @@ func New(cfg Config) (*Runner, error) {
 		return nil, errors.New("pipeline: data and reports directories are required")
 	}
 	r := &Runner{cfg: cfg, index: make(map[string]int, len(cfg.Tenants)), taskTenant: map[string]string{}, idTenant: map[string]string{},
-		shutDone: make(chan struct{})}
+		shutDone: make(chan struct{}), dirs: newReportSync()}
 	r.life, r.cancelWork = context.WithCancel(context.Background())
 	for i, t := range cfg.Tenants {
 		r.index[t.ID] = i
@@ -230,7 +230,7 @@ func (r *Runner) acquireStore(ctx context.Context, tr *tenantRun) (*Store, error
 	}
 	s, err := OpenStore(ctx, tr.t, StoreConfig{
 		DataDir: r.cfg.DataDir, ReportsDir: r.cfg.ReportsDir, Seed: r.cfg.Seed, Rows: rows,
-		Validator: r.cfg.App, Now: r.cfg.Now, dirs: &r.dirs,
+		Validator: r.cfg.App, Now: r.cfg.Now, dirs: r.dirs,
 		Emit: func(a Access) {
 			r.emit(Event{Kind: EventDecision, Tenant: a.Actor, Access: &a, Message: accessMessage(a)})
 		},

@@ -56,7 +56,7 @@ type Store struct {
 	validator  Validator
 	now        func() time.Time
 	emit       func(Access)
-	dirs       *dirSyncer
+	dirs       *reportSync
 }
 
 // StoreConfig says where a store keeps its data.
@@ -69,8 +69,8 @@ type StoreConfig struct {
 	Now        func() time.Time
 	// Emit receives every access decision the store makes.
 	Emit func(Access)
-	// dirs batches the directory syncs of report writes (nil: at once).
-	dirs *dirSyncer
+	// dirs makes report writes durable, batched in run-all (nil: each at once).
+	dirs *reportSync
 }
 
 // OpenStore opens (creating and filling on first use) the tenant's database.
@@ -308,9 +308,10 @@ func (s *Store) Count(ctx context.Context, token, actor string) (int, Access, er
 }
 
 // WriteReport writes v as indented JSON to reports/<tenant>/<name>, if token
-// allows writing reports. The write is atomic: a temporary file in the same
-// directory is written, synced and renamed over the target, then the
-// directory is synced (see dirSyncer). It returns the path and the bytes written.
+// allows writing reports. The write is atomic and durable (see writeAtomic):
+// another file in the same directory is written, synced and renamed over (or
+// exchanged with) the target, then the directory is synced (see reportSync).
+// It returns the path and the bytes written.
 func (s *Store) WriteReport(ctx context.Context, token, actor, name string, v any) (string, []byte, Access, error) {
 	a, err := s.authorize(ctx, token, actor, OpWrite)
 	if err != nil {
