@@ -120,7 +120,7 @@ func (c *Client) call(ctx context.Context, method, path, bearer string, in, out 
 	if out == nil || resp.StatusCode == http.StatusNoContent {
 		return nil
 	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxReplyBytes))
+	data, err := readReply(resp)
 	if err != nil {
 		return &TransportError{Op: "read " + op, URL: c.display, Err: err}
 	}
@@ -129,6 +129,23 @@ func (c *Client) call(ctx context.Context, method, path, bearer string, in, out 
 			"reply to "+op+" is not the expected JSON: "+err.Error())
 	}
 	return nil
+}
+
+// readReply reads a reply body of at most maxReplyBytes, in one allocation
+// when its length is announced.
+func readReply(resp *http.Response) ([]byte, error) {
+	n := resp.ContentLength
+	if n < 0 || n > maxReplyBytes {
+		return io.ReadAll(io.LimitReader(resp.Body, maxReplyBytes))
+	}
+	buf := make([]byte, n)
+	if _, err := io.ReadFull(resp.Body, buf); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	return buf, nil
 }
 
 // secretHolder is a request body carrying secrets, which must be scrubbed

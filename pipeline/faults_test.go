@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"database/sql/driver"
 	"errors"
 	"os"
 	"path/filepath"
@@ -90,8 +91,8 @@ func TestDataRegeneratedWhenSizeChanges(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	var n int
-	if err := s.db.QueryRow(`SELECT count(*) FROM orders`).Scan(&n); err != nil || n != 300 {
+	var n int64
+	if err := s.db.query(ctx, `SELECT count(*) FROM orders`, 1, func(v []driver.Value) (err error) { n, err = asInt(v[0]); return err }); err != nil || n != 300 {
 		t.Fatalf("rows %d %v", n, err)
 	}
 }

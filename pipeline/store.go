@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -52,7 +53,8 @@ type Store struct {
 	spec       kindSpec
 	path       string
 	reportsDir string
-	db         *sql.DB
+	db         *roDB
+	rows       int // as recorded in the file
 	validator  Validator
 	now        func() time.Time
 	emit       func(Access)
@@ -96,7 +98,7 @@ func OpenStore(ctx context.Context, t Tenant, cfg StoreConfig) (*Store, error) {
 			return nil, s.dataErr(ctx, err)
 		}
 		if got == want {
-			s.db = db
+			s.db, s.rows = db, got.Rows
 			return s, nil
 		}
 		db.Close()
@@ -107,11 +109,11 @@ func OpenStore(ctx context.Context, t Tenant, cfg StoreConfig) (*Store, error) {
 	if err := s.generate(ctx, want); err != nil {
 		return nil, err
 	}
-	db, _, err := openExisting(ctx, s.path)
+	db, got, err := openExisting(ctx, s.path)
 	if err != nil {
 		return nil, s.dataErr(ctx, err)
 	}
-	s.db = db
+	s.db, s.rows = db, got.Rows
 	return s, nil
 }
 
@@ -122,15 +124,37 @@ type meta struct {
 	Seed   int64
 }
 
-func openExisting(ctx context.Context, path string) (*sql.DB, meta, error) {
+func openExisting(ctx context.Context, path string) (*roDB, meta, error) {
 	var m meta
-	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro&immutable=1&_pragma=query_only(1)")
+	db, err := openRO(path)
 	if err != nil {
 		return nil, m, err
 	}
-	db.SetMaxOpenConns(1)
-	row := db.QueryRowContext(ctx, `SELECT tenant, kind, rows, seed FROM meta`)
-	if err := row.Scan(&m.Tenant, &m.Kind, &m.Rows, &m.Seed); err != nil {
+	found := false
+	err = db.query(ctx, `SELECT tenant, kind, rows, seed FROM meta`, 4, func(v []driver.Value) error {
+		if found {
+			return errors.New("meta has more than one row")
+		}
+		found = true
+		var err error
+		var rows int64
+		if m.Tenant, err = asText(v[0]); err != nil {
+			return err
+		}
+		if m.Kind, err = asText(v[1]); err != nil {
+			return err
+		}
+		if rows, err = asInt(v[2]); err != nil {
+			return err
+		}
+		m.Rows = int(rows)
+		m.Seed, err = asInt(v[3])
+		return err
+	})
+	if err == nil && !found {
+		err = sql.ErrNoRows
+	}
+	if err != nil {
 		db.Close()
 		return nil, m, err
 	}
@@ -211,7 +235,7 @@ func (s *Store) dataErr(ctx context.Context, err error) error {
 		return fmt.Errorf("%s store: %w", s.tenant.ID, ctx.Err())
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return fmt.Errorf("%s store: %w", s.tenant.ID, err)
-	case errors.Is(err, sql.ErrConnDone), strings.Contains(err.Error(), "database is closed"):
+	case errors.Is(err, errClosed):
 		return fmt.Errorf("%s store: closed while in use: %w", s.tenant.ID, err)
 	}
 	return &DataError{Path: s.path, Err: err}
@@ -275,20 +299,23 @@ func (s *Store) Read(ctx context.Context, token, actor string) ([]Row, Access, e
 		return nil, a, err
 	}
 	c := s.spec.cols
-	rows, err := s.db.QueryContext(ctx, fmt.Sprintf(`SELECT %s, %s, %s FROM %s ORDER BY id`, c[0], c[1], c[2], s.spec.table))
-	if err != nil {
-		return nil, a, s.dataErr(ctx, err)
-	}
-	defer rows.Close()
-	out := make([]Row, 0, 1024)
-	for rows.Next() {
+	out := make([]Row, 0, s.rows)
+	err = s.db.query(ctx, fmt.Sprintf(`SELECT %s, %s, %s FROM %s ORDER BY id`, c[0], c[1], c[2], s.spec.table), 3, func(v []driver.Value) error {
 		var r Row
-		if err := rows.Scan(&r.A, &r.B, &r.Flag); err != nil {
-			return nil, a, s.dataErr(ctx, err)
+		var err error
+		if r.A, err = asFloat(v[0]); err != nil {
+			return err
+		}
+		if r.B, err = asFloat(v[1]); err != nil {
+			return err
+		}
+		if r.Flag, err = asBool(v[2]); err != nil {
+			return err
 		}
 		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return nil, a, s.dataErr(ctx, err)
 	}
 	return out, a, nil
@@ -300,11 +327,16 @@ func (s *Store) Count(ctx context.Context, token, actor string) (int, Access, er
 	if err != nil {
 		return 0, a, err
 	}
-	var n int
-	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM `+s.spec.table).Scan(&n); err != nil {
+	var n int64
+	err = s.db.query(ctx, `SELECT count(*) FROM `+s.spec.table, 1, func(v []driver.Value) error {
+		var err error
+		n, err = asInt(v[0])
+		return err
+	})
+	if err != nil {
 		return 0, a, s.dataErr(ctx, err)
 	}
-	return n, a, nil
+	return int(n), a, nil
 }
 
 // WriteReport writes v as indented JSON to reports/<tenant>/<name>, if token

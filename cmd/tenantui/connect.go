@@ -207,7 +207,10 @@ func startEmbedded(ctx context.Context, opts []agentwrit.Option, now func() time
 	}
 	// Our own clients reach the embedded broker in-process, through its
 	// handler (see broker.Server.Transport); others use the loopback URL.
-	opts = append(opts, agentwrit.WithHTTPClient(&http.Client{Transport: srv.Transport(), Timeout: 10 * time.Second}))
+	// No client timeout: the handler runs synchronously inside RoundTrip,
+	// which a timeout cannot cut short, and each timed request cost a timer
+	// goroutine. The callers' contexts still bound every call.
+	opts = append(opts, agentwrit.WithHTTPClient(&http.Client{Transport: srv.Transport()}))
 	app, err := agentwrit.NewApp(running.URL, creds.ClientID, creds.ClientSecret, opts...)
 	if err != nil {
 		running.Close()
