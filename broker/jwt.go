@@ -82,7 +82,7 @@ func (s *Server) sign(c claims) string {
 	signing := s.hdrSeg + "." + base64.RawURLEncoding.EncodeToString(mustJSON(c))
 	sig := ed25519.Sign(s.priv, []byte(signing))
 	tok := signing + "." + base64.RawURLEncoding.EncodeToString(sig)
-	s.sigs.add(tok)
+	s.sigs.add(tok, nil)
 	return tok
 }
 
@@ -92,6 +92,36 @@ func (s *Server) sign(c claims) string {
 // Like the real broker it splits into at most three parts, so a token with
 // extra dots fails at the signature.
 func (s *Server) verify(tok string) (*claims, error) {
+	c, known := s.sigs.get(tok)
+	if c == nil {
+		var err error
+		if c, err = s.decode(tok, known); err != nil {
+			return nil, err
+		}
+	}
+	now := s.now().Unix()
+	switch {
+	case c.Sub == "":
+		return nil, errTokenNoSubject
+	case c.Jti == "":
+		return nil, errTokenNoJTI
+	case c.Exp <= 0:
+		return nil, errTokenNoExpiry
+	case now > c.Exp:
+		return nil, errTokenExpired
+	case c.Nbf != 0 && now < c.Nbf:
+		return nil, errTokenNotYet
+	case s.cfg.Issuer != "" && c.Iss != s.cfg.Issuer:
+		return nil, errTokenIssuer
+	case s.isRevoked(c):
+		return nil, errTokenRevoked
+	}
+	return c, nil
+}
+
+// decode checks tok's format, header and signature (unless known: the cache
+// holds it) and decodes its claims, caching them.
+func (s *Server) decode(tok string, known bool) (*claims, error) {
 	parts := strings.SplitN(tok, ".", 3)
 	if len(parts) != 3 {
 		return nil, errTokenFormat
@@ -112,7 +142,7 @@ func (s *Server) verify(tok string) (*claims, error) {
 		return nil, errTokenFormat
 	}
 	sig, err := base64.RawURLEncoding.DecodeString(parts[2])
-	if err != nil || !s.verifySig(tok, parts[0]+"."+parts[1], sig) {
+	if err != nil || !s.verifySig(tok, parts[0]+"."+parts[1], sig, known) {
 		return nil, errTokenSignature
 	}
 	pb, err := base64.RawURLEncoding.DecodeString(parts[1])
@@ -123,23 +153,7 @@ func (s *Server) verify(tok string) (*claims, error) {
 	if err := json.Unmarshal(pb, &c); err != nil {
 		return nil, errTokenFormat
 	}
-	now := s.now().Unix()
-	switch {
-	case c.Sub == "":
-		return nil, errTokenNoSubject
-	case c.Jti == "":
-		return nil, errTokenNoJTI
-	case c.Exp <= 0:
-		return nil, errTokenNoExpiry
-	case now > c.Exp:
-		return nil, errTokenExpired
-	case c.Nbf != 0 && now < c.Nbf:
-		return nil, errTokenNotYet
-	case s.cfg.Issuer != "" && c.Iss != s.cfg.Issuer:
-		return nil, errTokenIssuer
-	case s.isRevoked(&c):
-		return nil, errTokenRevoked
-	}
+	s.sigs.add(tok, c.clone())
 	return &c, nil
 }
 

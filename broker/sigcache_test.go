@@ -16,8 +16,8 @@ func TestSignatureCacheExactTokenOnly(t *testing.T) {
 	if _, err := h.s.verify(tok); err != nil {
 		t.Fatalf("minted token refused: %v", err)
 	}
-	if !h.s.sigs.has(tok) {
-		t.Fatal("a minted token is not in the signature cache")
+	if cl, found := h.s.sigs.get(tok); !found || cl == nil || cl.Sub != "spiffe://agentwrit.local/agent/o/t/1" {
+		t.Fatalf("a minted, verified token is not cached with its claims: %v %+v", found, cl)
 	}
 	parts := strings.SplitN(tok, ".", 3)
 	flip := func(s string) string {
@@ -41,7 +41,7 @@ func TestSignatureCacheExactTokenOnly(t *testing.T) {
 		t.Fatalf("revoked cached token: err %v, want %v", err, errTokenRevoked)
 	}
 	for i := range sigCacheSize + 10 {
-		h.s.sigs.add(fmt.Sprint("token-", i))
+		h.s.sigs.add(fmt.Sprint("token-", i), nil)
 	}
 	h.s.sigs.mu.Lock()
 	n := len(h.s.sigs.ok)
@@ -53,6 +53,30 @@ func TestSignatureCacheExactTokenOnly(t *testing.T) {
 	h.s.sigs = sigCache{} // forgotten: verified the slow way, still valid
 	if _, err := h.s.verify(tok2); err != nil {
 		t.Fatalf("uncached valid token refused: %v", err)
+	}
+}
+
+// Cached claims are handed out as copies: a handler appending to or
+// changing them cannot alter what the next caller sees; and expiry is
+// checked against the clock on every call.
+func TestCachedClaimsAreCopies(t *testing.T) {
+	h := newHarness(t)
+	tok, _ := h.s.mint(claims{Sub: "spiffe://agentwrit.local/agent/o/t/1", Scope: []string{"read:data:x", "write:data:x"}}, 60)
+	for range 3 { // the first decodes and caches, the others are served from the cache
+		c, err := h.s.verify(tok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Sub != "spiffe://agentwrit.local/agent/o/t/1" || len(c.Scope) != 2 || c.Scope[0] != "read:data:x" {
+			t.Fatalf("claims %+v", c)
+		}
+		c.Sub = "someone else"
+		c.Scope[0] = "admin:everything:*"
+		_ = append(c.Scope[:1], "admin:more:*")
+	}
+	h.clock.Advance(61 * time.Second)
+	if _, err := h.s.verify(tok); err != errTokenExpired {
+		t.Fatalf("an expired cached token: err %v, want %v", err, errTokenExpired)
 	}
 }
 

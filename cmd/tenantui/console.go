@@ -131,7 +131,7 @@ func newConsole(ctx context.Context, c common, tenants []pipeline.Tenant, sess *
 	r, err := pipeline.New(pipeline.Config{
 		App: sess.App, Admin: sess.Admin, NoAdminWhy: sess.NoAdminWhy, Tenants: tenants,
 		DataDir: c.data, ReportsDir: c.reports, TTL: c.ttl, Seed: c.seed, Scale: c.scale,
-		Concurrency: c.concurrency, Now: now,
+		Concurrency: c.concurrencyFor(sess), Now: now,
 		Emit: withLog(elog, func(ev pipeline.Event) {
 			select {
 			case events <- ev:

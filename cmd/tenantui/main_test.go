@@ -97,6 +97,30 @@ func TestHeadlessJSON(t *testing.T) {
 	}
 }
 
+// --concurrency 0 (the default) is 16 with the embedded broker, 4 with
+// another; any other value is kept.
+func TestConcurrencyAutomatic(t *testing.T) {
+	cases := []struct {
+		flag int
+		mode string
+		want int
+	}{
+		{0, "embedded", embeddedConcurrency},
+		{0, "external", remoteConcurrency},
+		{3, "embedded", 3},
+		{32, "external", 32},
+	}
+	for _, c := range cases {
+		cm := common{concurrency: c.flag}
+		if got := cm.concurrencyFor(&session{Mode: c.mode}); got != c.want {
+			t.Errorf("--concurrency %d with a %s broker: %d, want %d", c.flag, c.mode, got, c.want)
+		}
+	}
+	if embeddedConcurrency == remoteConcurrency {
+		t.Fatal("the two defaults are the same: nothing to choose")
+	}
+}
+
 func TestBadInputOneLine(t *testing.T) {
 	clearEnv(t)
 	catalog := filepath.Join(t.TempDir(), "bad.json")
@@ -108,6 +132,8 @@ func TestBadInputOneLine(t *testing.T) {
 		{[]string{"run", "--ttl", "nope"}, `invalid value "nope" for flag -ttl`},
 		{[]string{"run", "--ttl", "0"}, "--ttl must be between 1 and 86400"},
 		{[]string{"run", "--scale", "2"}, "--scale must be in (0, 1]"},
+		{[]string{"run", "--concurrency", "-1"}, "--concurrency must be between 1 and 256 (0: automatic)"},
+		{[]string{"run", "--concurrency", "257"}, "--concurrency must be between 1 and 256 (0: automatic)"},
 		{[]string{"run", "--bogus"}, "flag provided but not defined: -bogus"},
 		{[]string{"run", "extra"}, `unexpected argument "extra"`},
 		{[]string{"run", "--tenants", catalog}, `tenant #2 ("a"): duplicate id`},

@@ -56,7 +56,7 @@ func cmdRun(ctx context.Context, in *interrupts, args []string, stdout, stderr i
 	r, err := pipeline.New(pipeline.Config{
 		App: sess.App, Admin: sess.Admin, NoAdminWhy: sess.NoAdminWhy, Tenants: tenants,
 		DataDir: c.data, ReportsDir: c.reports, TTL: c.ttl, Seed: c.seed, Scale: c.scale,
-		Concurrency: c.concurrency, Emit: withLog(elog, out.event),
+		Concurrency: c.concurrencyFor(sess), Emit: withLog(elog, out.event),
 	})
 	if err != nil {
 		return usageErr("%v", err)

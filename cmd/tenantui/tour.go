@@ -120,7 +120,7 @@ func newTourControl(ctx context.Context, c common, tenants []pipeline.Tenant, se
 		return pipeline.New(pipeline.Config{
 			App: sess.App, Admin: sess.Admin, NoAdminWhy: sess.NoAdminWhy, Tenants: tenants,
 			DataDir: c.data, ReportsDir: c.reports, TTL: ttl, Seed: c.seed, Scale: c.scale,
-			Concurrency: c.concurrency, Now: now,
+			Concurrency: c.concurrencyFor(sess), Now: now,
 			Emit: func(ev pipeline.Event) {
 				if t.log != nil {
 					t.log.Write(ev)
