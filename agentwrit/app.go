@@ -25,9 +25,10 @@ type App struct {
 	clientID     string
 	clientSecret string
 	sess         *session
-	// ltMu serialises app launch-token requests: the real v2.0.0 broker
-	// answers concurrent ones with a spurious 403 "app not found" when its
-	// SQLite app lookup meets a lock (observed on loopback with 8 at once).
+	// ltMu serialises app launch-token requests (unless
+	// WithParallelLaunchTokens): the real v2.0.0 broker answers concurrent
+	// ones with a spurious 403 "app not found" when its SQLite app lookup
+	// meets a lock (observed on loopback with 8 at once).
 	ltMu sync.Mutex
 }
 
@@ -149,8 +150,10 @@ func (a *App) createLaunchToken(ctx context.Context, req LaunchTokenRequest) (*L
 	if req.AllowedScope == nil {
 		req.AllowedScope = []string{}
 	}
-	a.ltMu.Lock()
-	defer a.ltMu.Unlock()
+	if !a.c.cfg.parallelLaunch {
+		a.ltMu.Lock()
+		defer a.ltMu.Unlock()
+	}
 	var lt LaunchToken
 	var err error
 	for attempt := 1; ; attempt++ {

@@ -69,3 +69,74 @@ func TestLaunchTokenRetriesSpuriousAppNotFound(t *testing.T) {
 		t.Fatalf("ceiling refusal must not be retried: %v, %d calls, %d waits", err, calls.Load(), waits)
 	}
 }
+
+// inflightStub answers launch-token requests, recording how many were in
+// the handler at once; hold runs inside the handler.
+func inflightStub(t *testing.T, hold func(inflight int32), opts ...Option) (*App, *atomic.Int32) {
+	t.Helper()
+	var inflight, most atomic.Int32
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/v1/app/auth":
+			writeJSON(w, 200, map[string]any{"access_token": "app-token", "expires_in": 1800, "token_type": "Bearer"})
+		case "/v1/app/launch-tokens":
+			n := inflight.Add(1)
+			for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+			}
+			hold(n)
+			inflight.Add(-1)
+			writeJSON(w, 201, map[string]any{"launch_token": "ab", "expires_at": "2026-11-26T20:00:31Z",
+				"policy": map[string]any{"allowed_scope": []string{"read:analytics:bank"}, "max_ttl": 300}})
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(hs.Close)
+	app, err := NewApp(hs.URL, "tc-000000000000", "secret", opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return app, &most
+}
+
+// By default an app's launch-token requests go one at a time (the real
+// broker's lock errors); WithParallelLaunchTokens lets them overlap.
+func TestLaunchTokensSerialUnlessParallel(t *testing.T) {
+	req := LaunchTokenRequest{AgentName: "x", AllowedScope: []string{"read:analytics:bank"}}
+	run := func(app *App, n int) {
+		t.Helper()
+		errs := make(chan error, n)
+		for range n {
+			go func() { _, err := app.CreateLaunchToken(context.Background(), req); errs <- err }()
+		}
+		for range n {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// Serial: each request lingers in the handler, giving any other a
+	// chance to arrive meanwhile.
+	app, most := inflightStub(t, func(int32) { time.Sleep(2 * time.Millisecond) })
+	run(app, 8)
+	if m := most.Load(); m != 1 {
+		t.Fatalf("default: %d launch-token requests at once, want 1", m)
+	}
+	// Parallel: the first request waits for the second to arrive (bounded,
+	// so that a regression fails instead of hanging).
+	both := make(chan struct{})
+	app, most = inflightStub(t, func(n int32) {
+		if n == 2 {
+			close(both)
+			return
+		}
+		select {
+		case <-both:
+		case <-time.After(10 * time.Second):
+		}
+	}, WithParallelLaunchTokens())
+	run(app, 2)
+	if m := most.Load(); m != 2 {
+		t.Fatalf("WithParallelLaunchTokens: %d launch-token requests at once, want 2", m)
+	}
+}

@@ -18,6 +18,9 @@ type config struct {
 	// expiry, after for the Retry-After and retry back-off waits.
 	now   func() time.Time
 	after func(time.Duration) <-chan time.Time
+	// parallelLaunch lets an app's launch-token requests overlap (see
+	// WithParallelLaunchTokens).
+	parallelLaunch bool
 }
 
 // DefaultUserAgent is the User-Agent sent unless [WithUserAgent] overrides it.
@@ -69,6 +72,15 @@ func WithHTTPClient(c *http.Client) Option {
 // f may be called from any goroutine and must return quickly.
 func WithNotify(f func(msg string)) Option {
 	return func(cfg *config) { cfg.notify = f }
+}
+
+// WithParallelLaunchTokens lets an [App] send launch-token requests
+// concurrently. By default they go one at a time, because the real v2.0.0
+// broker answers concurrent ones with a spurious 403 "app not found" when its
+// SQLite app lookup meets a lock; a broker known not to (tenantui's embedded
+// one) is spared the wait.
+func WithParallelLaunchTokens() Option {
+	return func(cfg *config) { cfg.parallelLaunch = true }
 }
 
 // WithUserAgent sets the User-Agent header sent with every request.

@@ -210,7 +210,9 @@ func startEmbedded(ctx context.Context, opts []agentwrit.Option, now func() time
 	// No client timeout: the handler runs synchronously inside RoundTrip,
 	// which a timeout cannot cut short, and each timed request cost a timer
 	// goroutine. The callers' contexts still bound every call.
-	opts = append(opts, agentwrit.WithHTTPClient(&http.Client{Transport: srv.Transport()}))
+	// Our broker serves concurrent launch-token requests without the real
+	// one's lock errors, so they need not wait for each other.
+	opts = append(opts, agentwrit.WithHTTPClient(&http.Client{Transport: srv.Transport()}), agentwrit.WithParallelLaunchTokens())
 	app, err := agentwrit.NewApp(running.URL, creds.ClientID, creds.ClientSecret, opts...)
 	if err != nil {
 		running.Close()

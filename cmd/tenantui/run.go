@@ -22,12 +22,22 @@ import (
 // agent's record). Near the limit the collector runs more often instead.
 const runMemoryLimit = 120 << 20
 
+// runGCPercent is the headless run's GOGC, unless GOGC sets one: a run's
+// heap is small and short-lived, and at the default 100 the collector took
+// about a tenth of a 1,000-tenant run's CPU (0.69 s median at 100, 0.63 s
+// at 200, 0.64 s at 400, 8 runs each); the memory limit above still bounds
+// the heap.
+const runGCPercent = 200
+
 // cmdRun is the headless run. Whatever ends it (the end, a failure, SIGINT,
 // SIGTERM, SIGHUP), the runner's Shutdown releases every credential it
 // obtained; the exit is 0 only if none is left live.
 func cmdRun(ctx context.Context, in *interrupts, args []string, stdout, stderr io.Writer) (retErr error) {
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(runMemoryLimit)
+	}
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(runGCPercent)
 	}
 	var jsonOut, matrix, audit *bool
 	c, tenants, err := parseCommon("run", args, stderr, func(fs *flag.FlagSet) {
