@@ -55,3 +55,68 @@ func TestSampledMatrixLines(t *testing.T) {
 		t.Errorf("a wrong decision is not flagged:\n%s", text)
 	}
 }
+
+// fullResult is a full n×n matrix with every own cell allowed.
+func fullResult(n int) pipeline.MatrixResult {
+	r := pipeline.MatrixResult{Probes: make([]pipeline.ProbeResult, 2*n*n)}
+	for i := range n {
+		r.Tenants = append(r.Tenants, fmt.Sprintf("t%04d", i))
+	}
+	for a := range n {
+		for t := range n {
+			for o := range 2 {
+				own := a == t
+				r.Probes[(a*n+t)*2+o] = pipeline.ProbeResult{Local: pipeline.Access{Allowed: own}, Store: pipeline.Access{Allowed: own}}
+			}
+		}
+	}
+	return r
+}
+
+// A full matrix that fits is drawn whole; one that does not (40 tenants at
+// 80 columns) is laid out in blocks of targets, one under another, with the
+// summary first: every cell is in the lines the pane scrolls through, none
+// is cut, and no line is wider than the pane.
+func TestFullMatrixOverflowScrolls(t *testing.T) {
+	st := NewStyles(true)
+	small := matrixState{res: fullResult(3)}.lines(st, "", 76, 20)
+	if len(small) != 1+3+2 || !strings.Contains(ansi.Strip(small[4]), "0 failures") {
+		t.Fatalf("3 tenants: %d lines\n%s", len(small), ansi.Strip(strings.Join(small, "\n")))
+	}
+	const n = 40
+	res := fullResult(n)
+	res.Probes[(5*n+31)*2].Store.Allowed = true // t0005 reads t0031: wrong
+	res.Failures = 1
+	lines := matrixState{res: res}.lines(st, "", 76, 20)
+	text := ansi.Strip(strings.Join(lines, "\n"))
+	if !strings.HasPrefix(text, "3200 probes · 1 FAILURES") {
+		t.Errorf("the summary must come first:\n%s", text[:min(len(text), 200)])
+	}
+	if strings.Contains(text, "more actors") || strings.Contains(text, "…") {
+		t.Errorf("cells were cut:\n%s", text)
+	}
+	headers, rows := 0, map[string]int{}
+	for _, l := range lines {
+		s := ansi.Strip(l)
+		if w := ansi.StringWidth(l); w > 76 {
+			t.Errorf("line %d cells wide: %q", w, s)
+		}
+		if strings.HasPrefix(s, "actor") {
+			headers++
+		}
+		if f := strings.Fields(s); len(f) > 0 && strings.HasPrefix(f[0], "t00") && !strings.HasPrefix(s, "actor") {
+			rows[f[0]]++
+		}
+	}
+	if len(rows) != n || headers < 2 {
+		t.Fatalf("%d actors, %d blocks", len(rows), headers)
+	}
+	for actor, k := range rows {
+		if k != headers {
+			t.Errorf("%s has %d rows, want one per block (%d)", actor, k, headers)
+		}
+	}
+	if !strings.Contains(text, "R✓!") {
+		t.Errorf("the wrong decision in a later block is not shown:\n%s", text)
+	}
+}

@@ -355,42 +355,47 @@ func (s matrixState) lines(st Styles, spin string, inner, rows int) []string {
 	cellW := max(idW, 6) + 1
 	cols := max((inner-idW-2)/cellW, 1)
 	showCols := min(n, cols)
-	legend := rows >= min(n, 12)+3
-	fixed := 2
-	if legend {
-		fixed = 3
-	}
-	showRows := min(n, max(rows-fixed, 1))
-
-	hdr := pad("actor↓ target→", idW+2)
-	if len(hdr) > idW+2 {
-		hdr = pad("actor", idW+2)
-	}
-	for j := range showCols {
-		hdr += pad(truncMiddle(ts[j], cellW-1), cellW)
-	}
-	if showCols < n {
-		hdr += "…"
-	}
-	out := []string{st.ColHeader.Render(hdr)}
-	for i := range showRows {
-		line := st.Strong.Render(pad(truncMiddle(ts[i], idW), idW)) + "  "
-		for j := range showCols {
-			line += pad(matrixCell(st, s.res, i, j), cellW)
-		}
-		out = append(out, line)
-	}
-	if showRows < n {
-		out[len(out)-1] = st.Muted.Render(fmt.Sprintf("… %d more actors", n-showRows+1))
-	}
 	sum := fmt.Sprintf("%d probes · ", len(s.res.Probes))
 	if s.res.Failures == 0 {
-		out = append(out, st.Muted.Render(sum)+st.Pass.Render("0 failures")+st.Muted.Render(" — each agent reaches only its own tenant"))
+		sum = st.Muted.Render(sum) + st.Pass.Render("0 failures") + st.Muted.Render(" — each agent reaches only its own tenant")
 	} else {
-		out = append(out, st.Muted.Render(sum)+st.Fail.Render(fmt.Sprintf("%d FAILURES", s.res.Failures)))
+		sum = st.Muted.Render(sum) + st.Fail.Render(fmt.Sprintf("%d FAILURES", s.res.Failures))
 	}
-	if legend {
-		out = append(out, st.Muted.Render("R read analytics · W write report · ✓ ALLOW · ✗ DENY (store) · ! unexpected"))
+	legend := st.Muted.Render("R read analytics · W write report · ✓ ALLOW · ✗ DENY (store) · ! unexpected")
+
+	// One block of targets: the header, then every actor's row.
+	block := func(from, to int) []string {
+		hdr := pad("actor↓ target→", idW+2)
+		if len(hdr) > idW+2 {
+			hdr = pad("actor", idW+2)
+		}
+		for j := from; j < to; j++ {
+			hdr += pad(truncMiddle(ts[j], cellW-1), cellW)
+		}
+		out := []string{st.ColHeader.Render(hdr)}
+		for i := range n {
+			line := st.Strong.Render(pad(truncMiddle(ts[i], idW), idW)) + "  "
+			for j := from; j < to; j++ {
+				line += pad(matrixCell(st, s.res, i, j), cellW)
+			}
+			out = append(out, line)
+		}
+		return out
+	}
+	if showCols == n && n+3 <= rows {
+		// It fits: the matrix, its summary and the legend.
+		return append(block(0, n), sum, legend)
+	}
+	// It does not fit: the summary and legend first, then the matrix in
+	// blocks of as many targets as the width allows, one under another, for
+	// the pane to scroll through (↑/↓, PgUp/PgDn).
+	out := []string{sum, legend}
+	if showCols < n {
+		out = append(out, st.Muted.Render(fmt.Sprintf("%d targets in blocks of %d, one under another · scroll for more", n, showCols)))
+	}
+	for from := 0; from < n; from += showCols {
+		out = append(out, "")
+		out = append(out, block(from, min(from+showCols, n))...)
 	}
 	return out
 }
