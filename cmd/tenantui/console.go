@@ -31,6 +31,7 @@ func cmdConsole(in *interrupts, args []string, stdout, stderr io.Writer) (retErr
 	if !isTerminal(os.Stdin) || !isTerminal(os.Stdout) {
 		return usageErr("not a terminal: the console needs an interactive TTY; for a headless run use `tenantui run`")
 	}
+	tuneGC()
 	// Broker notices (a rate-limited login, say) go to stderr until the
 	// console owns the screen, then into its log.
 	var toConsole atomic.Pointer[chan pipeline.Event]

@@ -22,12 +22,19 @@ import (
 // agent's record). Near the limit the collector runs more often instead.
 const runMemoryLimit = 120 << 20
 
-// runGCPercent is the headless run's GOGC, unless GOGC sets one: a run's
-// heap is small and short-lived, and at the default 100 the collector took
+// runGCPercent is the GOGC of the headless run and the console, unless GOGC
+// sets one: their heaps are small, and at the default 100 the collector took
 // about a tenth of a 1,000-tenant run's CPU (0.69 s median at 100, 0.63 s
-// at 200, 0.64 s at 400, 8 runs each); the memory limit above still bounds
-// the heap.
+// at 200, 0.64 s at 400, 8 runs each); the headless run's memory limit
+// above still bounds its heap.
 const runGCPercent = 200
+
+// tuneGC sets runGCPercent unless GOGC is set.
+func tuneGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(runGCPercent)
+	}
+}
 
 // cmdRun is the headless run. Whatever ends it (the end, a failure, SIGINT,
 // SIGTERM, SIGHUP), the runner's Shutdown releases every credential it
@@ -36,9 +43,7 @@ func cmdRun(ctx context.Context, in *interrupts, args []string, stdout, stderr i
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(runMemoryLimit)
 	}
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(runGCPercent)
-	}
+	tuneGC()
 	var jsonOut, matrix, audit *bool
 	c, tenants, err := parseCommon("run", args, stderr, func(fs *flag.FlagSet) {
 		jsonOut = fs.Bool("json", false, "print one JSON object per event instead of the transcript")
