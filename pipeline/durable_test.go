@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // Outside a batch every rename's directory is synced at once; inside one,
@@ -126,7 +127,7 @@ func TestGroupCommit(t *testing.T) {
 		wg.Go(func() {
 			note(fmt.Sprint("call ", i))
 			called <- struct{}{}
-			if err := g.sync(round); err != nil {
+			if err := g.sync(round, nil); err != nil {
 				t.Error(err)
 			}
 			note(fmt.Sprint("return ", i))
@@ -156,10 +157,10 @@ func TestGroupCommit(t *testing.T) {
 func TestGroupCommitError(t *testing.T) {
 	var g groupCommit
 	boom := errors.New("EIO")
-	if err := g.sync(func() error { return boom }); !errors.Is(err, boom) {
+	if err := g.sync(func() error { return boom }, nil); !errors.Is(err, boom) {
 		t.Fatalf("got %v, want the round's error", err)
 	}
-	if err := g.sync(func() error { return nil }); err != nil {
+	if err := g.sync(func() error { return nil }, nil); err != nil {
 		t.Fatalf("a good round after a bad one: %v", err)
 	}
 }
@@ -364,4 +365,70 @@ func dirNames(t *testing.T, dir string) []string {
 		names = append(names, e.Name())
 	}
 	return names
+}
+
+// A round gathers: while fewer callers wait than are expected it waits for
+// them, so callers that come one after another share one round.
+func TestGroupCommitGathers(t *testing.T) {
+	const callers = 4
+	g := groupCommit{window: time.Hour} // only the count can end the gathering
+	var rounds atomic.Int32
+	round := func() error { rounds.Add(1); return nil }
+	expected := func() int { return callers }
+	var wg sync.WaitGroup
+	for range callers {
+		wg.Go(func() {
+			if err := g.sync(round, expected); err != nil {
+				t.Error(err)
+			}
+		})
+		runtime.Gosched()
+	}
+	wg.Wait()
+	if n := rounds.Load(); n != 1 {
+		t.Fatalf("%d callers expected and gathered took %d rounds, want 1", callers, n)
+	}
+}
+
+// A gathering round does not wait past its window, nor for a writer that
+// has left: the last writer of a batch never waits.
+func TestGroupCommitGatherEnds(t *testing.T) {
+	g := groupCommit{window: 5 * time.Millisecond}
+	var rounds atomic.Int32
+	round := func() error { rounds.Add(1); return nil }
+	if err := g.sync(round, func() int { return 10 }); err != nil || rounds.Load() != 1 {
+		t.Fatalf("window over: err %v, %d rounds, want one round", err, rounds.Load())
+	}
+
+	// Writers under way in a batch: A's round waits for B until B leaves.
+	d := &reportSync{}
+	g2 := &groupCommit{window: time.Hour}
+	d.groups = map[uint64]*groupCommit{0: g2}
+	rounds.Store(0)
+	leaveA, leaveB := d.enter(), d.enter()
+	done := make(chan error, 1)
+	go func() { done <- g2.sync(round, d.expected) }()
+	select {
+	case err := <-done:
+		t.Fatalf("writer A's sync returned (%v) while writer B, under way, might still join", err)
+	case <-time.After(20 * time.Millisecond):
+	}
+	leaveB()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	leaveA()
+	leaveA() // twice is once
+	if n := d.expected(); n != 0 {
+		t.Fatalf("%d writers left under way, want 0", n)
+	}
+	// Alone, a writer does not gather at all (an hour's window would show).
+	leave := d.enter()
+	if err := g2.sync(round, d.expected); err != nil {
+		t.Fatal(err)
+	}
+	leave()
+	if n := rounds.Load(); n != 2 {
+		t.Fatalf("%d rounds, want 2", n)
+	}
 }

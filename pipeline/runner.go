@@ -655,7 +655,9 @@ func (r *Runner) RunAll(ctx context.Context) error {
 	defer r.dirs.hold()()
 	many := len(r.tenants) > 16
 	return r.forEach(ctx, r.tenants, func(ctx context.Context, tr *tenantRun) error {
+		leave := r.dirs.enter()
 		err := r.runTenant(ctx, tr)
+		leave()
 		if many {
 			r.retireStore(tr) // keep memory flat for large catalogs
 		}
