@@ -279,17 +279,21 @@ type validateResponse struct {
 // handleValidate serves POST /v1/token/validate: always 200 once the body is
 // usable; the audience is not checked here (§3, §5).
 func (s *Server) handleValidate(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Token string `json:"token"`
+	tok, ok := tokenBody(r)
+	if !ok {
+		var req struct {
+			Token string `json:"token"`
+		}
+		if !decodeBody(w, r, &req) {
+			return
+		}
+		tok = req.Token
 	}
-	if !decodeBody(w, r, &req) {
-		return
-	}
-	if req.Token == "" {
+	if tok == "" {
 		writeProblem(w, r, http.StatusBadRequest, codeInvalidRequest, "token field is required")
 		return
 	}
-	c, err := s.verify(req.Token)
+	c, err := s.verify(tok)
 	if err != nil {
 		writeJSON(w, http.StatusOK, validateResponse{Valid: false, Error: "token is invalid or expired"})
 		return

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -234,4 +235,68 @@ func TestParityExceptionFastAdminLogin(t *testing.T) {
 		wantStatus(t, h.do("POST", "/v1/admin/auth", "", map[string]string{"secret": testSecret}), 200)
 	}
 	wantStatus(t, h.do("POST", "/v1/admin/auth", "", map[string]string{"secret": testSecret}), 429)
+}
+
+// readAll reads the whole body whatever length was announced: exact,
+// short, long, unknown or none.
+func TestReadAllAnyAnnouncedLength(t *testing.T) {
+	body := strings.Repeat("x", 1500)
+	for _, length := range []int64{-1, 0, 1, 511, 512, 1499, 1500, 1501, 4096, maxBodyBytes + 1} {
+		got, err := readAll(strings.NewReader(body), length)
+		if err != nil || string(got) != body {
+			t.Fatalf("announced %d: read %d bytes, err %v; want all 1500", length, len(got), err)
+		}
+	}
+	rb := &readBody{Reader: bytes.NewReader([]byte(`{"a":1}`)), buf: []byte(`{"a":1}`)}
+	one := make([]byte, 2)
+	if _, err := rb.Read(one); err != nil {
+		t.Fatal(err)
+	}
+	if rest := string(rb.unread()); rest != `a":1}` {
+		t.Fatalf("unread after 2 bytes read: %q", rest)
+	}
+	if n, _ := rb.Read(one); n != 0 || len(rb.unread()) != 0 {
+		t.Fatal("the body can be read again after unread")
+	}
+}
+
+// A validate body in our client's exact form is read without a decoder;
+// every other form still goes through the decoder, with the same answers.
+func TestValidateTokenBodyForms(t *testing.T) {
+	h := newHarness(t)
+	tok, _ := h.s.mint(claims{Sub: "spiffe://agentwrit.local/agent/o/t/1", Scope: []string{"read:data:x"}}, 60)
+	for _, c := range []struct {
+		body      string
+		fast      bool
+		wantValid bool
+		wantCode  int
+	}{
+		{`{"token":"` + tok + `"}`, true, true, 200},
+		{`{"token": "` + tok + `"}`, false, true, 200},
+		{`{"token":"` + tok + `"} trailing`, false, true, 200},
+		{`{"token":"` + tok + `","x":1}`, false, true, 200},
+		{`{"Token":"` + tok + `"}`, false, true, 200},
+		{`{"token":"` + tok[:10] + `\u0041"}`, false, false, 200},
+		{`{"token":"not-a-token"}`, true, false, 200},
+		{`{"token":""}`, false, false, 400},
+		{`{"token":"a"`, false, false, 400},
+	} {
+		req, _ := http.NewRequest(http.MethodPost, "/v1/token/validate", strings.NewReader(c.body))
+		buf := []byte(c.body)
+		req.Body = &readBody{Reader: bytes.NewReader(buf), buf: buf}
+		if _, fast := tokenBody(req); fast != c.fast {
+			t.Errorf("%s: read without a decoder: %v, want %v", c.body, fast, c.fast)
+		}
+		r := h.do(http.MethodPost, "/v1/token/validate", "", c.body)
+		if r.Code != c.wantCode {
+			t.Errorf("%s: status %d, want %d", c.body, r.Code, c.wantCode)
+			continue
+		}
+		if c.wantCode == 200 {
+			var v validateResponse
+			if err := json.Unmarshal(r.Body, &v); err != nil || v.Valid != c.wantValid {
+				t.Errorf("%s: valid %v (%v), want %v", c.body, v.Valid, err, c.wantValid)
+			}
+		}
+	}
 }

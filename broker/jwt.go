@@ -11,6 +11,7 @@ import (
 	"math"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // jwtHeader is serialised in the key order the real broker emits (§3).
@@ -82,8 +83,32 @@ func (s *Server) sign(c claims) string {
 	signing := s.hdrSeg + "." + base64.RawURLEncoding.EncodeToString(mustJSON(c))
 	sig := ed25519.Sign(s.priv, []byte(signing))
 	tok := signing + "." + base64.RawURLEncoding.EncodeToString(sig)
-	s.sigs.add(tok, nil)
+	s.sigs.add(tok, asDecoded(c))
 	return tok
+}
+
+// asDecoded returns a copy of c as decoding its JSON would give it, for the
+// signature cache, so that the first verification of a token this server
+// minted need not decode it; nil where the round trip could change
+// something: a delegation chain (times), a string that is not valid UTF-8
+// (replaced on encoding), an empty but non-nil audience (dropped).
+func asDecoded(c claims) *claims {
+	if c.DelegationChain != nil || c.Aud != nil && len(c.Aud) == 0 {
+		return nil
+	}
+	for _, v := range [...]string{c.Iss, c.Sub, c.Jti, c.Sid, c.TaskID, c.OrchID, c.ChainHash} {
+		if !utf8.ValidString(v) {
+			return nil
+		}
+	}
+	for _, l := range [2][]string{c.Aud, c.Scope} {
+		for _, v := range l {
+			if !utf8.ValidString(v) {
+				return nil
+			}
+		}
+	}
+	return c.clone()
 }
 
 // verify checks a compact JWS as §3 describes, revocation included, in the
@@ -232,6 +257,14 @@ func strictUnmarshal(body []byte, v any) error {
 // follows it, as the real broker's streaming decoder does on every JSON
 // endpoint but admin auth. Empty bodies and wrong types are still errors.
 func lenientUnmarshal(body []byte, v any) error {
+	// Most bodies are one JSON value and nothing else: Unmarshal decodes
+	// them without the stream's buffer and copy. It checks the whole body
+	// before decoding, so on a syntax error (trailing data, say) v is
+	// untouched and the stream decides, as before.
+	err := json.Unmarshal(body, v)
+	if se := (*json.SyntaxError)(nil); err == nil || !errors.As(err, &se) {
+		return err
+	}
 	return json.NewDecoder(bytes.NewReader(body)).Decode(v)
 }
 

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -105,5 +106,44 @@ func TestSweepSpentLaunchTokens(t *testing.T) {
 	}
 	if n := h.s.nonces.len(); n != 10 {
 		t.Fatalf("%d nonces, want the 10 fresh ones (the register's expired)", n)
+	}
+}
+
+// Claims cached at minting are exactly what decoding the token gives, or
+// not cached at all: the first verification of a minted token then sees
+// the same claims whether it decodes or not.
+func TestMintedClaimsAsDecoded(t *testing.T) {
+	h := newHarness(t)
+	cases := []claims{
+		{Sub: "spiffe://agentwrit.local/agent/o/t/1", Scope: []string{"read:analytics:bank"}, TaskID: "t", OrchID: "o"},
+		{Sub: "app:1", Aud: []string{"agentwrit"}, Scope: []string{}, Sid: "s"},
+		{Sub: "nil-scope"},
+		{Sub: "empty-aud", Aud: []string{}},
+		{Sub: "html <&> \u2028 \"quoted\"", Scope: []string{"a:b:<c>"}},
+		{Sub: "bad utf8 \xff", Scope: []string{"x"}},
+		{Sub: "bad scope", Scope: []string{"read:\xfe:x"}},
+		{Sub: "chain", DelegationChain: []delegRecord{{Agent: "a", Scope: []string{"x"}, DelegatedAt: time.Now()}}, ChainHash: "h"},
+	}
+	cached := 0
+	for _, c := range cases {
+		tok, _ := h.s.mint(c, 60)
+		got, found := h.s.sigs.get(tok)
+		if !found {
+			t.Fatalf("%q: minted token not in the cache", c.Sub)
+		}
+		want, err := h.s.decode(tok, true)
+		if err != nil {
+			t.Fatalf("%q: decode: %v", c.Sub, err)
+		}
+		if got == nil {
+			continue
+		}
+		cached++
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%q: cached at minting\n%+v\ndecoded\n%+v", c.Sub, got, want)
+		}
+	}
+	if cached < 4 {
+		t.Fatalf("only %d of %d minted tokens had their claims cached", cached, len(cases))
 	}
 }
