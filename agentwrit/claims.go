@@ -27,7 +27,7 @@ type DelegationRecord struct {
 type Claims struct {
 	Iss             string             `json:"iss"`
 	Sub             string             `json:"sub"`
-	Aud             []string           `json:"aud,omitempty"`
+	Aud             Audience           `json:"aud,omitempty"`
 	Exp             int64              `json:"exp"`
 	Nbf             int64              `json:"nbf"`
 	Iat             int64              `json:"iat"`
@@ -40,33 +40,32 @@ type Claims struct {
 	ChainHash       string             `json:"chain_hash,omitempty"`
 }
 
-// UnmarshalJSON decodes claims, accepting aud as either a string or an
-// array of strings (RFC 7519 allows both; the broker sends an array).
-func (c *Claims) UnmarshalJSON(b []byte) error {
-	type plain Claims
-	var aux struct {
-		plain
-		Aud json.RawMessage `json:"aud,omitempty"`
-	}
-	if err := json.Unmarshal(b, &aux); err != nil {
-		return err
-	}
-	*c = Claims(aux.plain)
-	c.Aud = nil
-	switch raw := strings.TrimSpace(string(aux.Aud)); {
-	case raw == "" || raw == "null":
+// Audience is the aud claim. RFC 7519 allows a string or an array of
+// strings; the broker sends an array. Both decode to a list (an empty
+// string to none).
+type Audience []string
+
+// UnmarshalJSON accepts a string, an array of strings or null.
+func (a *Audience) UnmarshalJSON(b []byte) error {
+	raw := strings.TrimSpace(string(b))
+	switch {
+	case raw == "null":
+		*a = nil
 	case strings.HasPrefix(raw, `"`):
 		var s string
-		if err := json.Unmarshal(aux.Aud, &s); err != nil {
+		if err := json.Unmarshal(b, &s); err != nil {
 			return err
 		}
+		*a = nil
 		if s != "" {
-			c.Aud = []string{s}
+			*a = Audience{s}
 		}
 	default:
-		if err := json.Unmarshal(aux.Aud, &c.Aud); err != nil {
+		var l []string
+		if err := json.Unmarshal(b, &l); err != nil {
 			return fmt.Errorf("claim aud: %w", err)
 		}
+		*a = l
 	}
 	return nil
 }

@@ -49,8 +49,18 @@ func TestParseClaims(t *testing.T) {
 
 	// aud as a single string (RFC 7519 allows it).
 	tok := mintJWT(t, map[string]any{"sub": "x", "jti": "j", "aud": "one", "scope": []string{}})
-	if c, err := ParseClaims(tok); err != nil || !reflect.DeepEqual(c.Aud, []string{"one"}) {
+	if c, err := ParseClaims(tok); err != nil || !reflect.DeepEqual(c.Aud, Audience{"one"}) {
 		t.Errorf("string aud: %+v %v", c, err)
+	}
+	for raw, want := range map[string]Audience{`""`: nil, `null`: nil, `[]`: {}, `["a","b"]`: {"a", "b"}, ` "x" `: {"x"}} {
+		var c Claims
+		if err := json.Unmarshal([]byte(`{"sub":"x","aud":`+raw+`}`), &c); err != nil || !reflect.DeepEqual(c.Aud, want) {
+			t.Errorf("aud %s: got %#v (%v), want %#v", raw, c.Aud, err, want)
+		}
+	}
+	var bad Claims
+	if err := json.Unmarshal([]byte(`{"sub":"x","aud":[1]}`), &bad); err == nil {
+		t.Error("aud [1] accepted")
 	}
 	// Claims omitted by the broker stay omitted when re-encoded.
 	b, _ := json.Marshal(admin)
