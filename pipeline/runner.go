@@ -665,29 +665,42 @@ func (r *Runner) RunAll(ctx context.Context) error {
 	})
 }
 
+// forEach runs f for every tenant run, on at most Concurrency workers. The
+// workers are long-lived goroutines fed one tenant at a time: a goroutine
+// per tenant had to grow its stack again for every tenant (the SQLite and
+// HTTP call chains are deep), which cost a fiftieth of a 1,000-tenant run.
+// Once ctx ends no further tenant starts.
 func (r *Runner) forEach(ctx context.Context, trs []*tenantRun, f func(context.Context, *tenantRun) error) error {
-	sem := make(chan struct{}, r.cfg.Concurrency)
+	workers := min(max(r.cfg.Concurrency, 1), len(trs))
+	next := make(chan *tenantRun)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var errs []error
+	for range workers {
+		wg.Go(func() {
+			for tr := range next {
+				if err := f(ctx, tr); err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	var stopped error
+feed:
 	for _, tr := range trs {
 		select {
-		case sem <- struct{}{}:
+		case next <- tr:
 		case <-ctx.Done():
-			wg.Wait()
-			return errors.Join(append(errs, ctx.Err())...)
+			stopped = ctx.Err()
+			break feed
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			if err := f(ctx, tr); err != nil {
-				mu.Lock()
-				errs = append(errs, err)
-				mu.Unlock()
-			}
-		}()
 	}
+	close(next)
 	wg.Wait()
+	if stopped != nil {
+		errs = append(errs, stopped)
+	}
 	return errors.Join(errs...)
 }
