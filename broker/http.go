@@ -2,7 +2,6 @@ package broker
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -25,10 +24,6 @@ const (
 )
 
 const detailMalformed = "malformed JSON body"
-
-type ctxKey int
-
-const requestIDKey ctxKey = 0
 
 // problem is an RFC 7807 body with the real broker's key order (§4).
 type problem struct {
@@ -82,7 +77,7 @@ func withRequestID(next http.Handler) http.Handler {
 			id = randHex(8)
 		}
 		w.Header().Set("X-Request-ID", id)
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey, id)))
+		next.ServeHTTP(w, r)
 	})
 }
 
@@ -179,25 +174,38 @@ func (b *readBody) unread() []byte {
 // hstsValue is the real broker's Strict-Transport-Security in TLS modes.
 const hstsValue = "max-age=63072000; includeSubDomains"
 
+// Header values every reply carries. Header maps hold them without a copy:
+// nothing modifies a value slice in place (Add appends, which copies a
+// slice this full), so they can be shared.
+var (
+	hdrNoStore = []string{"no-store"}
+	hdrNoSniff = []string{"nosniff"}
+	hdrDeny    = []string{"DENY"}
+	hdrHSTS    = []string{hstsValue}
+	hdrJSON    = []string{"application/json"}
+	hdrProblem = []string{"application/problem+json"}
+)
+
 // securityHeaders sets the headers every ordinary reply carries (§4), and
 // HSTS when the broker serves TLS, as the real one does in tls and mtls modes.
 func securityHeaders(next http.Handler, hsts bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Shared, never modified value slices: one allocation less per
+		// header per reply.
 		h := w.Header()
-		h.Set("Cache-Control", "no-store")
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("X-Frame-Options", "DENY")
+		h["Cache-Control"] = hdrNoStore
+		h["X-Content-Type-Options"] = hdrNoSniff
+		h["X-Frame-Options"] = hdrDeny
 		if hsts {
-			h.Set("Strict-Transport-Security", hstsValue)
+			h["Strict-Transport-Security"] = hdrHSTS
 		}
 		next.ServeHTTP(w, r)
 	})
 }
 
-func requestID(r *http.Request) string {
-	id, _ := r.Context().Value(requestIDKey).(string)
-	return id
-}
+// requestID is the request's id, as withRequestID set it on the reply: no
+// per-request context value needed.
+func requestID(w http.ResponseWriter) string { return w.Header().Get("X-Request-ID") }
 
 // writeProblem writes an application/problem+json error (§4).
 func writeProblem(w http.ResponseWriter, r *http.Request, status int, code, detail string) {
@@ -208,9 +216,9 @@ func writeProblem(w http.ResponseWriter, r *http.Request, status int, code, deta
 		Detail:    detail,
 		Instance:  r.URL.Path,
 		ErrorCode: code,
-		RequestID: requestID(r),
+		RequestID: requestID(w),
 	}
-	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header()["Content-Type"] = hdrProblem
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(p)
 }
@@ -218,7 +226,7 @@ func writeProblem(w http.ResponseWriter, r *http.Request, status int, code, deta
 // writeJSON writes a success body the way the real broker does (encoding/json
 // Encoder, so with a trailing newline).
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
+	w.Header()["Content-Type"] = hdrJSON
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
 }

@@ -26,7 +26,11 @@ func (t inProcess) RoundTrip(req *http.Request) (resp *http.Response, err error)
 	if err := req.Context().Err(); err != nil {
 		return nil, err
 	}
-	sreq := req.Clone(req.Context())
+	// A shallow copy, not a Clone: the handler reads the client's header
+	// and URL but never changes them (TestInProcessLeavesRequestAlone),
+	// and copying them was a tenth of the transport's allocations.
+	sreq := new(http.Request)
+	*sreq = *req
 	if sreq.Body == nil {
 		sreq.Body = http.NoBody
 	}

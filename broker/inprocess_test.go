@@ -1,9 +1,11 @@
 package broker
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -74,5 +76,59 @@ func TestTransportPanicIsAnError(t *testing.T) {
 	req, _ := http.NewRequest("GET", "http://x/", nil)
 	if resp, err := tr.RoundTrip(req); err == nil || !strings.Contains(err.Error(), "boom") {
 		t.Fatalf("RoundTrip = %v, %v; want a panic error", resp, err)
+	}
+}
+
+// The in-process transport hands the handler a shallow copy of the client's
+// request: no route may change the header or the URL it shares.
+func TestInProcessLeavesRequestAlone(t *testing.T) {
+	s, err := New(Config{AdminSecret: "s3cret-admin-secret", DisableRateLimits: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt := s.Transport()
+	call := func(method, path, bearer, body string) string {
+		t.Helper()
+		req, err := http.NewRequest(method, "http://127.0.0.1:1"+path+"?x=1", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Request-ID", "req-1")
+		if bearer != "" {
+			req.Header.Set("Authorization", "Bearer "+bearer)
+		}
+		header, url := req.Header.Clone(), *req.URL
+		resp, err := rt.RoundTrip(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", method, path, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		if !reflect.DeepEqual(req.Header, header) || *req.URL != url {
+			t.Fatalf("%s %s changed the request: header %v (was %v), URL %v (was %v)", method, path, req.Header, header, req.URL, &url)
+		}
+		return string(b)
+	}
+	var admin struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.Unmarshal([]byte(call("POST", "/v1/admin/auth", "", `{"secret":"s3cret-admin-secret"}`)), &admin); err != nil || admin.AccessToken == "" {
+		t.Fatalf("admin auth: %v", err)
+	}
+	for _, c := range []struct{ method, path, bearer, body string }{
+		{"GET", "/v1/health", "", ""},
+		{"GET", "/v1/challenge", "", ""},
+		{"POST", "/v1/admin/apps", admin.AccessToken, `{"name":"leave-alone","scopes":["read:data:*"]}`},
+		{"GET", "/v1/admin/apps", admin.AccessToken, ""},
+		{"POST", "/v1/admin/launch-tokens", admin.AccessToken, `{"agent_name":"a","allowed_scope":["read:data:x"]}`},
+		{"POST", "/v1/register", "", `{"launch_token":"x"}`},
+		{"POST", "/v1/token/validate", "", `{"token":"` + admin.AccessToken + `"}`},
+		{"POST", "/v1/token/validate", "", `{"token": "a.b.c"} trailing`},
+		{"POST", "/v1/token/renew", admin.AccessToken, ""},
+		{"GET", "/v1/audit/events", admin.AccessToken, ""},
+		{"POST", "/v1/token/release", "bad", ""},
+		{"GET", "/v1/nope", "", ""},
+	} {
+		call(c.method, c.path, c.bearer, c.body)
 	}
 }
