@@ -66,17 +66,18 @@ type AuditEvent struct {
 // lowercase hex SHA-256 of
 // prev_hash|id|timestamp|event_type|agent_id|task_id|orch_id|detail|resource|outcome|deleg_depth|deleg_chain_hash|bytes_transferred.
 func EventHash(prevHash, id, timestamp, eventType, agentID, taskID, orchID, detail, resource, outcome string, delegDepth int, delegChainHash string, bytesTransferred int64) string {
-	var b strings.Builder
+	var stack [512]byte // most events fit: no allocation but the hex
+	b := stack[:0]
 	for _, f := range [...]string{prevHash, id, timestamp, eventType, agentID, taskID, orchID, detail, resource, outcome} {
-		b.WriteString(f)
-		b.WriteByte('|')
+		b = append(b, f...)
+		b = append(b, '|')
 	}
-	b.WriteString(strconv.Itoa(delegDepth))
-	b.WriteByte('|')
-	b.WriteString(delegChainHash)
-	b.WriteByte('|')
-	b.WriteString(strconv.FormatInt(bytesTransferred, 10))
-	sum := sha256.Sum256([]byte(b.String()))
+	b = strconv.AppendInt(b, int64(delegDepth), 10)
+	b = append(b, '|')
+	b = append(b, delegChainHash...)
+	b = append(b, '|')
+	b = strconv.AppendInt(b, bytesTransferred, 10)
+	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
 }
 
@@ -242,7 +243,15 @@ func (s *Server) number(events []AuditEvent, n int, prev string) string {
 }
 
 // eventID is the id of the n-th event (1-based): "evt-000001".
-func eventID(n int) string { return fmt.Sprintf("evt-%06d", n) }
+func eventID(n int) string {
+	var b [24]byte
+	d := strconv.AppendInt(b[:0], int64(n), 10)
+	out := append(make([]byte, 0, 4+max(6, len(d))), "evt-"...)
+	for range 6 - len(d) {
+		out = append(out, '0')
+	}
+	return string(append(out, d...))
+}
 
 // AuditEvents returns a copy of every audit event, oldest first.
 func (s *Server) AuditEvents() []AuditEvent {

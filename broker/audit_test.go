@@ -1,6 +1,8 @@
 package broker
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -331,4 +333,19 @@ func firstWith(all []AuditEvent, pred func(AuditEvent) bool) AuditEvent {
 		}
 	}
 	return AuditEvent{}
+}
+
+// Event ids are "evt-" and at least six digits, as fmt's %06d gives them,
+// and a long event's hash is the same as a short one's would be computed.
+func TestEventIDAndLongEventHash(t *testing.T) {
+	for _, n := range []int{1, 42, 999999, 1000000, 12345678} {
+		if got, want := eventID(n), fmt.Sprintf("evt-%06d", n); got != want {
+			t.Errorf("eventID(%d) = %q, want %q", n, got, want)
+		}
+	}
+	long := strings.Repeat("detail ", 200) // beyond the stack buffer
+	sum := sha256.Sum256([]byte(GenesisHash + "|evt-000001|ts|type|a|t|o|" + long + "|r|success|2|h|77"))
+	if got, want := EventHash(GenesisHash, "evt-000001", "ts", "type", "a", "t", "o", long, "r", "success", 2, "h", 77), hex.EncodeToString(sum[:]); got != want {
+		t.Fatalf("long event hash %s, want %s", got, want)
+	}
 }

@@ -40,7 +40,7 @@ func (t inProcess) RoundTrip(req *http.Request) (resp *http.Response, err error)
 	if sreq.Host == "" {
 		sreq.Host = req.URL.Host
 	}
-	w := &recorder{header: http.Header{}}
+	w := &recorder{header: make(http.Header, 8)} // a reply sets up to 7 headers: no map growth
 	defer func() {
 		if p := recover(); p != nil {
 			resp, err = nil, fmt.Errorf("broker: in-process handler panicked: %v", p)
