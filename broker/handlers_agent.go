@@ -91,9 +91,18 @@ const launchPruneMin = 64
 // only be refused (as expired, then as unknown), and a run of thousands of
 // agents would otherwise keep every one in memory.
 func (s *Server) pruneLaunch(now time.Time) {
+	due := func() bool { return len(s.launch) >= launchPruneMin && now.Sub(s.launchSweep) >= time.Second }
+	// Most calls find no sweep due: they must not wait for, nor hold up,
+	// every token verification (which reads s.mu) just to learn that.
+	s.mu.RLock()
+	d := due()
+	s.mu.RUnlock()
+	if !d {
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.launch) < launchPruneMin || now.Sub(s.launchSweep) < time.Second {
+	if !due() {
 		return
 	}
 	s.launchSweep = now
