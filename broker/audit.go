@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"iter"
 	"strconv"
 	"strings"
 	"sync"
@@ -121,7 +122,7 @@ func containsSensitive(lower string) bool {
 // auditLog is the global, append-only hash chain.
 type auditLog struct {
 	mu     sync.RWMutex
-	events []AuditEvent // committed (with a database) and so visible
+	events eventChunks // committed (with a database) and so visible
 
 	// With a database only: events get their ids and hashes when recorded
 	// but join events when their batch commits (see recordAll).
@@ -162,13 +163,13 @@ func (s *Server) record(e AuditEvent, writes ...write) error {
 func (s *Server) recordAll(events []AuditEvent, writes ...write) error {
 	if s.db == nil {
 		s.audit.mu.Lock()
-		n := len(s.audit.events)
+		n := s.audit.events.len()
 		prev := GenesisHash
 		if n > 0 {
-			prev = s.audit.events[n-1].Hash
+			prev = s.audit.events.at(n - 1).Hash
 		}
 		s.number(events, n, prev)
-		s.audit.events = append(s.audit.events, events...)
+		s.audit.events.append(events...)
 		s.audit.mu.Unlock()
 		return nil
 	}
@@ -212,12 +213,12 @@ func (s *Server) recordAll(events []AuditEvent, writes ...write) error {
 	}
 	a.mu.Lock()
 	if b.err == nil {
-		a.events = append(a.events, b.events...)
+		a.events.append(b.events...)
 	} else {
 		s.dbFailed.Store(true)
-		a.next, a.last = len(a.events), GenesisHash
+		a.next, a.last = a.events.len(), GenesisHash
 		if a.next > 0 {
-			a.last = a.events[a.next-1].Hash
+			a.last = a.events.at(a.next - 1).Hash
 		}
 	}
 	a.mu.Unlock()
@@ -257,13 +258,61 @@ func eventID(n int) string {
 func (s *Server) AuditEvents() []AuditEvent {
 	s.audit.mu.RLock()
 	defer s.audit.mu.RUnlock()
-	return append([]AuditEvent(nil), s.audit.events...)
+	return s.audit.events.copy()
 }
 
 func (s *Server) auditCount() int {
 	s.audit.mu.RLock()
 	defer s.audit.mu.RUnlock()
-	return len(s.audit.events)
+	return s.audit.events.len()
+}
+
+// eventChunks holds the audit events in chunks of a fixed size, so that
+// appending never copies what is already there: one slice doubled and
+// copied a run's whole trail (megabytes at thousands of agents), each time
+// into fresh memory.
+type eventChunks struct {
+	chunks [][]AuditEvent
+	n      int
+}
+
+const eventChunk = 1024
+
+func (l *eventChunks) len() int { return l.n }
+
+// at is the i-th event, 0-based.
+func (l *eventChunks) at(i int) *AuditEvent { return &l.chunks[i/eventChunk][i%eventChunk] }
+
+func (l *eventChunks) append(events ...AuditEvent) {
+	for _, e := range events {
+		if l.n%eventChunk == 0 {
+			l.chunks = append(l.chunks, make([]AuditEvent, 0, eventChunk))
+		}
+		c := &l.chunks[len(l.chunks)-1]
+		*c = append(*c, e)
+		l.n++
+	}
+}
+
+// all yields every event, oldest first.
+func (l *eventChunks) all() iter.Seq[AuditEvent] {
+	return func(yield func(AuditEvent) bool) {
+		for _, c := range l.chunks {
+			for _, e := range c {
+				if !yield(e) {
+					return
+				}
+			}
+		}
+	}
+}
+
+func (l *eventChunks) copy() []AuditEvent {
+	out := make([]AuditEvent, 0, l.n)
+	for _, c := range l.chunks {
+		out = append(out, c...)
+	}
+	return out
 }
 
 // auditQuery holds the filters of GET /v1/audit/events.
@@ -278,7 +327,7 @@ func (s *Server) query(q auditQuery) ([]AuditEvent, int) {
 	s.audit.mu.RLock()
 	defer s.audit.mu.RUnlock()
 	var matched []AuditEvent
-	for _, e := range s.audit.events {
+	for e := range s.audit.events.all() {
 		switch {
 		case q.agentID != "" && e.AgentID != q.agentID,
 			q.taskID != "" && e.TaskID != q.taskID,

@@ -349,3 +349,40 @@ func TestEventIDAndLongEventHash(t *testing.T) {
 		t.Fatalf("long event hash %s, want %s", got, want)
 	}
 }
+
+// The chunked event store keeps order and content across chunk boundaries.
+func TestEventChunks(t *testing.T) {
+	var l eventChunks
+	var want []AuditEvent
+	for i := 0; len(want) < 2*eventChunk+7; i++ {
+		batch := make([]AuditEvent, 1+i%3) // batches straddle chunk ends
+		for j := range batch {
+			batch[j] = AuditEvent{ID: eventID(len(want) + j + 1)}
+		}
+		l.append(batch...)
+		want = append(want, batch...)
+	}
+	if l.len() != len(want) {
+		t.Fatalf("len %d, want %d", l.len(), len(want))
+	}
+	for i := range want {
+		if l.at(i).ID != want[i].ID {
+			t.Fatalf("at(%d) = %s, want %s", i, l.at(i).ID, want[i].ID)
+		}
+	}
+	if got := l.copy(); !slices.EqualFunc(got, want, func(a, b AuditEvent) bool { return a.ID == b.ID }) {
+		t.Fatal("copy differs")
+	}
+	n := 0
+	for e := range l.all() {
+		if e.ID != want[n].ID {
+			t.Fatalf("all: event %d is %s", n, e.ID)
+		}
+		if n++; n == eventChunk+1 {
+			break
+		}
+	}
+	if n != eventChunk+1 {
+		t.Fatalf("all stopped after %d", n)
+	}
+}

@@ -289,7 +289,7 @@ func (st *store) loadAudit(s *Server) error {
 			&e.Resource, &e.Outcome, &e.DelegDepth, &e.DelegChainHash, &e.BytesTransferred, &e.Hash, &e.PrevHash); err != nil {
 			return err
 		}
-		switch n := len(s.audit.events) + 1; {
+		switch n := s.audit.events.len() + 1; {
 		case seq != n || e.ID != eventID(n):
 			return fmt.Errorf("event %d is %s at position %d", n, e.ID, seq)
 		case e.PrevHash != prev:
@@ -301,9 +301,9 @@ func (st *store) loadAudit(s *Server) error {
 			return fmt.Errorf("%s: %w", e.ID, err)
 		}
 		prev = e.Hash
-		s.audit.events = append(s.audit.events, e)
+		s.audit.events.append(e)
 	}
-	s.audit.next, s.audit.last = len(s.audit.events), prev
+	s.audit.next, s.audit.last = s.audit.events.len(), prev
 	return rows.Err()
 }
 
