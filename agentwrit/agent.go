@@ -29,6 +29,7 @@ type Agent struct {
 
 	mu        sync.RWMutex
 	token     string
+	short     string // ShortToken(token), made once per token
 	claims    Claims
 	expiresIn int
 	expiresAt time.Time
@@ -56,8 +57,9 @@ func (g *Agent) setToken(token string, expiresIn int, claims Claims, replyAt tim
 	if exp.IsZero() {
 		exp = replyAt.Add(time.Duration(expiresIn) * time.Second)
 	}
+	short := ShortToken(token)
 	g.mu.Lock()
-	g.token, g.expiresIn, g.claims, g.expiresAt = token, expiresIn, claims, exp
+	g.token, g.short, g.expiresIn, g.claims, g.expiresAt = token, short, expiresIn, claims, exp
 	g.mu.Unlock()
 }
 
@@ -127,7 +129,11 @@ func (g *Agent) Token() string {
 }
 
 // ShortToken returns the current token's display form, see [ShortToken].
-func (g *Agent) ShortToken() string { return ShortToken(g.Token()) }
+func (g *Agent) ShortToken() string {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	return g.short
+}
 
 // Released reports whether Release has been called successfully (or was
 // answered 401, meaning the token was already dead).

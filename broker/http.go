@@ -72,11 +72,14 @@ func (s *Server) routes() http.Handler {
 // withRequestID echoes the client's X-Request-ID verbatim or generates 16 hex.
 func withRequestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.Header.Get("X-Request-ID")
+		var id string
+		if v := r.Header[hdrRequestID]; len(v) > 0 {
+			id = v[0]
+		}
 		if id == "" {
 			id = randHex(8)
 		}
-		w.Header().Set("X-Request-ID", id)
+		w.Header()[hdrRequestID] = []string{id}
 		next.ServeHTTP(w, r)
 	})
 }
@@ -205,7 +208,16 @@ func securityHeaders(next http.Handler, hsts bool) http.Handler {
 
 // requestID is the request's id, as withRequestID set it on the reply: no
 // per-request context value needed.
-func requestID(w http.ResponseWriter) string { return w.Header().Get("X-Request-ID") }
+func requestID(w http.ResponseWriter) string {
+	if v := w.Header()[hdrRequestID]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+// hdrRequestID is X-Request-ID in the canonical form header maps use;
+// looked up directly, it is not canonicalised (and allocated) on every call.
+const hdrRequestID = "X-Request-Id"
 
 // writeProblem writes an application/problem+json error (§4).
 func writeProblem(w http.ResponseWriter, r *http.Request, status int, code, detail string) {

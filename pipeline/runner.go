@@ -458,7 +458,7 @@ func (r *Runner) runStep(ctx context.Context, tr *tenantRun) error {
 		r.releaseTransient(ctx, tr.t.ID, old)
 	}
 
-	r.emit(Event{Kind: EventStageStarted, Tenant: tr.t.ID, Stage: next, Message: fmt.Sprintf("%s: %s started", tr.t.ID, next)})
+	r.emit(Event{Kind: EventStageStarted, Tenant: tr.t.ID, Stage: next, Message: tr.t.ID + ": " + next.String() + " started"})
 	err := r.runStage(ctx, tr, next)
 	tr.mu.Lock()
 	tr.running = StageNone
@@ -472,7 +472,7 @@ func (r *Runner) runStep(ctx context.Context, tr *tenantRun) error {
 		r.emit(Event{Kind: EventError, Tenant: tr.t.ID, Stage: next, Err: oneLine(err), Message: fmt.Sprintf("%s — %s: %s failed", Cause(err), tr.t.ID, next)})
 		return err
 	}
-	ev := Event{Kind: EventStageFinished, Tenant: tr.t.ID, Stage: next, Message: fmt.Sprintf("%s: %s done", tr.t.ID, next)}
+	ev := Event{Kind: EventStageFinished, Tenant: tr.t.ID, Stage: next, Message: tr.t.ID + ": " + next.String() + " done"}
 	tr.mu.Lock()
 	switch next {
 	case StageExtract:
@@ -563,7 +563,7 @@ func (r *Runner) runStage(ctx context.Context, tr *tenantRun, st Stage) error {
 		tr.report, tr.reportJSON, tr.rows = path, string(data), nil
 		tr.mu.Unlock()
 		r.emit(Event{Kind: EventReportWritten, Tenant: t.ID, Stage: st, Report: path, Metrics: m,
-			Message: fmt.Sprintf("%s: report written to %s", t.ID, path)})
+			Message: t.ID + ": report written to " + path})
 		return nil
 
 	case StageRelease:
@@ -589,7 +589,7 @@ func (r *Runner) localCheck(g *agentwrit.Agent, actor string, target Tenant, op 
 }
 
 func accessMessage(a Access) string {
-	return fmt.Sprintf("%s %s: %s → %s %s: %s", a.Verdict(), a.Layer, a.Actor, a.Target, a.Op.Label(), a.Reason)
+	return a.Verdict() + " " + string(a.Layer) + ": " + a.Actor + " → " + a.Target + " " + a.Op.Label() + ": " + a.Reason
 }
 
 // releaseAgent releases the tenant's agent: the tenant shows RELEASED only
