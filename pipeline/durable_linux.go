@@ -92,8 +92,12 @@ func swapInto(f *os.File, swap, path string, data []byte, sync func(*os.File) er
 	if _, err := f.WriteAt(data, 0); err != nil {
 		return false, false, err
 	}
-	if err := f.Truncate(int64(len(data))); err != nil {
-		return false, false, err
+	// Writing in place leaves the old length only if it was longer (a
+	// nightly report is usually exactly as long as the night before's).
+	if fi.Size() > int64(len(data)) {
+		if err := f.Truncate(int64(len(data))); err != nil {
+			return false, false, err
+		}
 	}
 	if err := sync(f); err != nil {
 		return false, false, err

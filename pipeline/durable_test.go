@@ -172,7 +172,8 @@ func TestWriteAtomic(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "reports", "t1")
 	path := filepath.Join(dir, "latest.json")
 	d := newReportSync()
-	contents := []string{"first\n", "second, longer\n", "3\n", "fourth\n"}
+	// Shorter, longer and equal lengths, over the swap file's previous one.
+	contents := []string{"first\n", "second, longer\n", "3\n", "fourth\n", "fifth!\n", "sixth!\n", "seventh, longest of all\n", "8\n"}
 	for i, content := range contents {
 		if err := writeAtomic(path, []byte(content), d); err != nil {
 			t.Fatal(err)
