@@ -349,7 +349,12 @@ func (s *Store) WriteReport(ctx context.Context, token, actor, name string, v an
 	if err != nil {
 		return "", nil, a, err
 	}
-	data, err := json.MarshalIndent(v, "", "  ")
+	var data []byte
+	if r, ok := v.(Report); ok {
+		data, err = r.indentJSON()
+	} else {
+		data, err = json.MarshalIndent(v, "", "  ")
+	}
 	if err != nil {
 		return "", nil, a, err
 	}
