@@ -154,10 +154,12 @@ func tokenBody(r *http.Request) (tok string, ok bool) {
 }
 
 // jwsChar reports whether c may appear in a compact JWS: base64url and dots.
-func jwsChar(c byte) bool { return jwsChars[c] }
+func jwsChar(c byte) bool { return plainChars[c] }
 
-// jwsChars is jwsChar as a table: one load a byte over a long token.
-var jwsChars = func() (t [256]bool) {
+// plainChars marks A–Z a–z 0–9 . - _: the bytes of a compact JWS (base64url
+// and its dots) and of a SPIFFE path segment (§3). A table: one load a byte
+// over a long token.
+var plainChars = func() (t [256]bool) {
 	for c := range 256 {
 		t[c] = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.'
 	}
