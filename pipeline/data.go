@@ -115,13 +115,13 @@ func Transform(k Kind, rows []Row) *Metrics {
 	rate := avg(float64(flags)) * 100
 	m := &Metrics{Names: spec.metrics, Values: map[string]string{}, Raw: map[string]float64{}}
 	set := func(name string, raw float64, s string) { m.Raw[name], m.Values[name] = raw, s }
-	set(spec.metrics[0], float64(n), groupThousands(int64(n)))
+	set(spec.metrics[0], float64(n), GroupThousands(int64(n)))
 	switch k {
 	case KindHospital:
 		set("avg_stay", avg(sumA), fmt.Sprintf("%.1f days", avg(sumA)))
 		set("readmit_rate", rate, fmt.Sprintf("%.1f%%", rate))
 	case KindBank:
-		set("avg_balance", avg(sumB), "$"+groupThousands(int64(math.Round(avg(sumB)))))
+		set("avg_balance", avg(sumB), "$"+GroupThousands(int64(math.Round(avg(sumB)))))
 		set("fraud_rate", rate, fmt.Sprintf("%.2f%%", rate))
 	default:
 		set("avg_order", avg(sumA), fmt.Sprintf("$%.2f", avg(sumA)))
@@ -142,7 +142,9 @@ func (m *Metrics) String() string {
 	return "{" + strings.Join(parts, ", ") + "}"
 }
 
-func groupThousands(n int64) string {
+// GroupThousands writes n with a comma between groups of three digits:
+// 12847 is "12,847", -1234 is "-1,234".
+func GroupThousands(n int64) string {
 	s := strconv.FormatInt(n, 10)
 	neg := strings.HasPrefix(s, "-")
 	s = strings.TrimPrefix(s, "-")

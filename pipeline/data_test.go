@@ -46,7 +46,7 @@ func TestMetricsNearSample(t *testing.T) {
 		if got := m.Raw[c.metric]; math.Abs(got-c.want) > c.tol {
 			t.Errorf("%s %s = %.4f, want %.4f ± %.4f", c.k, c.metric, got, c.want, c.tol)
 		}
-		if m.Values[m.Names[0]] != groupThousands(int64(c.n)) {
+		if m.Values[m.Names[0]] != GroupThousands(int64(c.n)) {
 			t.Errorf("%s count %q", c.k, m.Values[m.Names[0]])
 		}
 	}
@@ -104,5 +104,15 @@ func TestCatalog(t *testing.T) {
 	}
 	if _, err := LoadTenants(filepath.Join(dir, "missing.json")); err == nil || !strings.Contains(err.Error(), "no such file") {
 		t.Errorf("missing file: %v", err)
+	}
+}
+
+// GroupThousands groups digits in threes, with the sign outside the groups.
+func TestGroupThousands(t *testing.T) {
+	for n, want := range map[int64]string{0: "0", 7: "7", 123: "123", 1234: "1,234", 12847: "12,847",
+		1000000: "1,000,000", -123: "-123", -1234: "-1,234", -123456: "-123,456"} {
+		if got := GroupThousands(n); got != want {
+			t.Errorf("GroupThousands(%d) = %q, want %q", n, got, want)
+		}
 	}
 }

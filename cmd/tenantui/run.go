@@ -437,17 +437,7 @@ func (t *transcript) done() {
 	fmt.Fprintln(t.w, "Pipeline complete. All tenants processed with isolated scopes.")
 }
 
-func groupInt(n int) string {
-	s := fmt.Sprint(n)
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	return b.String()
-}
+func groupInt(n int) string { return pipeline.GroupThousands(int64(n)) }
 
 // jsonSink prints one JSON object per event.
 type jsonSink struct {
